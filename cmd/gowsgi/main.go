@@ -1,0 +1,44 @@
+// Command gowsgi serves a Python WSGI application over HTTP from Go.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/gowsgi/gowsgi/pybridge"
+)
+
+// Exit codes: 2 for what the user must fix before anything can run (bad
+// flags, an app that will not import), 1 for failures while running.
+const (
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+func main() {
+	root := newRootCommand()
+	err := root.Execute()
+	if err == nil {
+		return
+	}
+	var load *pybridge.LoadError
+	var usage usageError
+	switch {
+	case errors.As(err, &load):
+		fmt.Fprintf(os.Stderr, "gowsgi: cannot load the app: %s\n", load.Message)
+		os.Exit(exitUsage)
+	case errors.As(err, &usage):
+		fmt.Fprintf(os.Stderr, "gowsgi: %v\n", err)
+		os.Exit(exitUsage)
+	default:
+		fmt.Fprintf(os.Stderr, "gowsgi: %v\n", err)
+		os.Exit(exitRuntime)
+	}
+}
+
+// usageError marks a mistake in the command line or its environment.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }

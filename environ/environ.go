@@ -1,0 +1,364 @@
+package environ
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Var is one environ entry. Value holds raw bytes; the Python bridge decodes
+// every value as latin-1, byte for byte.
+type Var struct{ Key, Value string }
+
+var zeroConfig Config
+
+// Build appends the request's CGI/WSGI variables to dst and returns it
+// (pass dst[:0] of a previous result to avoid allocating the slice).
+//
+// Order: REQUEST_METHOD, SCRIPT_NAME, PATH_INFO, QUERY_STRING,
+// [CONTENT_TYPE], [CONTENT_LENGTH], SERVER_NAME, SERVER_PORT,
+// SERVER_PROTOCOL, REMOTE_ADDR, [REMOTE_PORT], RAW_URI, REQUEST_URI,
+// wsgi.url_scheme, then the HTTP_* entries sorted by key. Keys are unique.
+//
+// It does not emit the entries that are Python objects (wsgi.input,
+// wsgi.errors, wsgi.file_wrapper, wsgi.version, wsgi.multithread,
+// wsgi.multiprocess, wsgi.run_once, wsgi.input_terminated); the bridge adds
+// those. cfg may be nil (no root path, default trusted proxies).
+//
+// r is expected to come from net/http's server: RequestURI set, header
+// names canonical, Host moved to r.Host and http.LocalAddrContextKey in the
+// context. Hand-built requests work too (see the package doc).
+func Build(dst []Var, r *http.Request, cfg *Config) []Var {
+	if cfg == nil {
+		cfg = &zeroConfig
+	}
+
+	uri := r.RequestURI
+	if uri == "" && r.URL != nil {
+		uri = r.URL.RequestURI() // a client-style request, e.g. in tests
+	}
+	rawPath, query := splitTarget(uri)
+	pathInfo := unquotePath(rawPath)
+	scriptName := cfg.ScriptName
+	if scriptName != "" && scriptName[len(scriptName)-1] == '/' {
+		scriptName = NormalizeRootPath(scriptName)
+	}
+	if scriptName != "" {
+		pathInfo = stripScriptName(pathInfo, scriptName)
+	}
+
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	remoteAddr, remotePort, peer, unix := peerInfo(r.RemoteAddr, local)
+	if unix || trusted(peer, cfg.ForwardedAllow) {
+		p := fromProxyHeaders(r.Header, cfg.ForwardedAllow)
+		if p.addr != "" {
+			remoteAddr, remotePort = p.addr, p.port
+		}
+		if p.proto != "" {
+			scheme = p.proto
+		}
+		if p.host != "" {
+			host = p.host
+		}
+	}
+	serverName, serverPort := serverNamePort(host, scheme, local)
+
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	proto := r.Proto
+	if proto == "" {
+		proto = "HTTP/1.1"
+	}
+
+	dst = append(dst,
+		Var{keyRequestMethod, method},
+		Var{keyScriptName, scriptName},
+		Var{keyPathInfo, pathInfo},
+		Var{keyQueryString, query},
+	)
+	if ct := r.Header["Content-Type"]; len(ct) > 0 {
+		// The first, as Header.Get does; a joined list is no media type.
+		dst = append(dst, Var{keyContentType, ct[0]})
+	}
+	// Unknown length (chunked, or HTTP/2 without content-length) means no
+	// CONTENT_LENGTH: the app reads wsgi.input to EOF (input_terminated).
+	if r.ContentLength >= 0 && len(r.TransferEncoding) == 0 {
+		dst = append(dst, Var{keyContentLength, formatLength(r.ContentLength)})
+	}
+	dst = append(dst,
+		Var{keyServerName, serverName},
+		Var{keyServerPort, serverPort},
+		Var{keyServerProtocol, proto},
+		Var{keyRemoteAddr, remoteAddr},
+	)
+	if remotePort != "" {
+		dst = append(dst, Var{keyRemotePort, remotePort})
+	}
+	dst = append(dst,
+		Var{keyRawURI, uri},
+		Var{keyRequestURI, uri},
+		Var{keyURLScheme, scheme},
+	)
+
+	start := len(dst)
+	if host != "" {
+		dst = append(dst, Var{keyHost, host})
+	}
+	for name, vals := range r.Header {
+		if len(vals) == 0 {
+			continue
+		}
+		key := headerKey(name)
+		switch key {
+		case "", keyHost, keyHTTPContentType, keyHTTPContentLength:
+			// Dropped, or carried by HTTP_HOST / CONTENT_* above.
+			continue
+		}
+		v := vals[0]
+		if len(vals) > 1 {
+			v = strings.Join(vals, listSep(key))
+		}
+		dst = append(dst, Var{key, v})
+	}
+	return sortHeaders(dst, start)
+}
+
+// listSep is the separator for repeated header lines: "; " for Cookie
+// (RFC 6265 §5.4, and how HTTP/2 cookie crumbs are rejoined), ", " for the
+// rest (RFC 9110 §5.3).
+func listSep(key string) string {
+	if key == keyCookie {
+		return "; "
+	}
+	return ", "
+}
+
+// sortHeaders sorts dst[start:] by key so the output does not depend on map
+// order, then merges entries with equal keys. Those arise only from
+// hand-built header maps holding two spellings of one name ("X-A", "x-a");
+// net/http's server canonicalises every name this package accepts.
+func sortHeaders(dst []Var, start int) []Var {
+	h := dst[start:]
+	slices.SortFunc(h, func(a, b Var) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value) // deterministic merge order
+	})
+	out := 0
+	for i := 0; i < len(h); i++ {
+		if out > 0 && h[out-1].Key == h[i].Key {
+			h[out-1].Value += listSep(h[i].Key) + h[i].Value
+			continue
+		}
+		h[out] = h[i]
+		out++
+	}
+	clear(h[out:]) // drop references held past the new length
+	return dst[:start+out]
+}
+
+// splitTarget splits a request-target into its raw path and raw query.
+// origin-form "/p?q" and absolute-form "http://host/p?q" give "/p", "q";
+// an absolute-form without a path gives "/". asterisk-form "*" gives "*".
+// authority-form (CONNECT's "host:port") has no path: "", "".
+// A "#fragment" (never valid in a request, but Go accepts it) is cut off
+// both, as gunicorn does; RAW_URI keeps it.
+func splitTarget(uri string) (path, query string) {
+	switch {
+	case uri == "*":
+		return "*", ""
+	case uri == "":
+		return "", ""
+	case uri[0] == '/':
+	default:
+		i := strings.Index(uri, "://")
+		if i <= 0 {
+			return "", ""
+		}
+		rest := uri[i+3:]
+		j := strings.IndexAny(rest, "/?#")
+		if j < 0 {
+			return "/", ""
+		}
+		uri = rest[j:]
+		if uri[0] != '/' {
+			_, query = splitPathQuery(uri)
+			return "/", query
+		}
+	}
+	return splitPathQuery(uri)
+}
+
+func splitPathQuery(s string) (path, query string) {
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		s = s[:i]
+	}
+	path, query, _ = strings.Cut(s, "?")
+	return path, query
+}
+
+// unquotePath percent-decodes a raw path to raw bytes, like Python's
+// urllib.parse.unquote_to_bytes (which gunicorn uses): "%XX" with two hex
+// digits becomes one byte (so "%2F" is "/"), any other '%' stays literal,
+// and '+' is not a space. It allocates only when there is something to
+// decode.
+func unquotePath(s string) string {
+	i := firstEscape(s)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) - 2)
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			i += 2
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// firstEscape returns the index of the first valid "%XX" in s, or -1.
+func firstEscape(s string) int {
+	for i := 0; ; i++ {
+		j := strings.IndexByte(s[i:], '%')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			return i
+		}
+	}
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
+}
+
+// stripScriptName removes the mount point from the decoded path when the
+// path starts with it at a segment boundary ("/app" strips from "/app" and
+// "/app/x", not from "/appx"). Otherwise the path is kept whole: a proxy
+// that already stripped the prefix sends "/x", and the app should still see
+// SCRIPT_NAME "/app" to build its URLs.
+func stripScriptName(path, scriptName string) string {
+	if strings.HasPrefix(path, scriptName) &&
+		(len(path) == len(scriptName) || path[len(scriptName)] == '/') {
+		return path[len(scriptName):]
+	}
+	return path
+}
+
+// peerInfo splits r.RemoteAddr into REMOTE_ADDR (no brackets) and
+// REMOTE_PORT and parses the peer IP for the trust check. A unix-socket
+// peer (the listener's local address is a unix address or, with no local
+// address in the context, RemoteAddr is "", "@..." or "/...") has
+// REMOTE_ADDR "" and no REMOTE_PORT: it has neither, and inventing
+// 127.0.0.1 would make it indistinguishable from a TCP client.
+func peerInfo(remote string, local net.Addr) (addr, port string, ip netip.Addr, unix bool) {
+	if local != nil {
+		if n := local.Network(); n == "unix" || n == "unixpacket" {
+			return "", "", netip.Addr{}, true
+		}
+	} else if remote == "" || remote[0] == '@' || remote[0] == '/' {
+		return "", "", netip.Addr{}, true
+	}
+	j := strings.LastIndexByte(remote, ':')
+	if j < 0 || !isPort(remote[j+1:]) {
+		// Not host:port (a custom listener); pass it on, never trusted.
+		return remote, "", netip.Addr{}, false
+	}
+	addr, port = remote[:j], remote[j+1:]
+	if len(addr) >= 2 && addr[0] == '[' && addr[len(addr)-1] == ']' {
+		addr = addr[1 : len(addr)-1]
+	}
+	ip, _ = netip.ParseAddr(addr) // invalid → untrusted
+	return addr, port, ip, false
+}
+
+// serverNamePort derives SERVER_NAME and SERVER_PORT from the Host (as
+// gunicorn does), the port defaulting by scheme. Without a Host (HTTP/1.0)
+// it uses the listener's TCP address, and failing that "localhost".
+// IPv6 literals keep their brackets (RFC 3875 §4.1.14).
+func serverNamePort(host, scheme string, local net.Addr) (name, port string) {
+	if host != "" {
+		name, port = splitHost(host)
+	}
+	if name == "" {
+		if ta, ok := local.(*net.TCPAddr); ok && ta != nil {
+			ap := ta.AddrPort()
+			a := ap.Addr().Unmap().WithZone("")
+			if a.Is6() {
+				name = "[" + a.String() + "]"
+			} else {
+				name = a.String()
+			}
+			if port == "" {
+				port = strconv.Itoa(int(ap.Port()))
+			}
+		} else {
+			name = "localhost"
+		}
+	}
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return name, port
+}
+
+// splitHost splits "name:port", "[v6]:port", "[v6]" or "name". A port that
+// is not 1-5 digits is dropped (the default applies). An unbracketed value
+// with several colons is all name.
+func splitHost(h string) (name, port string) {
+	if h[0] == '[' {
+		j := strings.IndexByte(h, ']')
+		if j < 0 {
+			return h, ""
+		}
+		name, rest := h[:j+1], h[j+1:]
+		if len(rest) > 1 && rest[0] == ':' && isPort(rest[1:]) {
+			port = rest[1:]
+		}
+		return name, port
+	}
+	j := strings.IndexByte(h, ':')
+	if j < 0 || strings.LastIndexByte(h, ':') != j {
+		return h, ""
+	}
+	name, port = h[:j], h[j+1:]
+	if !isPort(port) {
+		port = ""
+	}
+	return name, port
+}
+
+func formatLength(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	return strconv.FormatInt(n, 10) // no allocation below 100
+}

@@ -1,0 +1,61 @@
+// Package host is the server around the Python app: listeners, the
+// net/http server, the pool of Python threads, writing responses, logs and
+// signals. It turns HTTP into pybridge calls and never touches Python
+// itself.
+package host
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is everything `gowsgi run` can be told.
+type Config struct {
+	App             string        // module:callable
+	Binds           []string      // HOST:PORT addresses
+	Threads         int           // Python threads
+	Chdir           string        // working directory, first on sys.path
+	PythonPath      []string      // more sys.path entries
+	Virtualenv      string        // venv directory, "" for none
+	RootPath        string        // SCRIPT_NAME mount point
+	GracefulTimeout time.Duration // how long in-flight requests get on SIGTERM
+	LogLevel        string        // debug, info, warning, error, critical
+	AccessLogFile   string        // "" off, "-" stdout, else a file path
+
+	// QueueTimeout is how long a request waits for a free Python thread
+	// before it is answered 503; MaxQueued caps how many may wait.
+	QueueTimeout time.Duration
+	MaxQueued    int
+}
+
+// DefaultConfig returns the defaults of `gowsgi run`.
+func DefaultConfig() Config {
+	return Config{
+		Binds:           []string{"127.0.0.1:8000"},
+		Threads:         4,
+		GracefulTimeout: 30 * time.Second,
+		LogLevel:        "info",
+		QueueTimeout:    30 * time.Second,
+		MaxQueued:       4096,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	if c.App == "" {
+		return fmt.Errorf("no app given: expected module:callable")
+	}
+	if len(c.Binds) == 0 {
+		return fmt.Errorf("no --bind address")
+	}
+	if c.Threads < 1 || c.Threads > 1024 {
+		return fmt.Errorf("--threads %d: must be between 1 and 1024", c.Threads)
+	}
+	if c.GracefulTimeout < 0 {
+		return fmt.Errorf("--graceful-timeout %s: must not be negative", c.GracefulTimeout)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package host
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gowsgi/gowsgi/environ"
+)
+
+// smallBody is the largest request body read by Go before dispatch and
+// handed to Python as memory (io.BytesIO); larger and chunked bodies
+// stream through wsgi.input with the GIL released during each read.
+const smallBody = 64 << 10
+
+// statusClientGone is nginx's 499: the client left while its request
+// waited; nothing is written.
+const statusClientGone = 499
+
+// handler serves every request through the WSGI app.
+type handler struct {
+	pool         *pythonPool
+	envConfig    environ.Config
+	log          *Logger
+	access       *accessLog
+	queueTimeout time.Duration
+	maxQueued    int64
+	queued       atomic.Int64
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	j := jobPool.Get().(*job)
+	defer jobPool.Put(j)
+	j.x.reset(w, r, h.log)
+
+	j.vars = environ.Build(j.vars[:0], r, &h.envConfig)
+	j.env.Reset()
+	for _, v := range j.vars {
+		if i := environ.KeyIndex(v.Key); i >= 0 {
+			j.env.AddKnown(i, v.Value)
+		} else {
+			j.env.Add(v.Key, v.Value)
+		}
+	}
+	if err := h.readSmallBody(j, r); err != nil {
+		h.log.Warningf("%s %s: reading the request body: %v", r.Method, r.URL.Path, err)
+		http.Error(w, "Bad Request: incomplete request body", http.StatusBadRequest)
+		h.access.record(r, http.StatusBadRequest, 0, start)
+		return
+	}
+
+	if status := h.dispatch(j, r); status == statusClientGone {
+		return
+	} else if status != 0 {
+		http.Error(w, http.StatusText(status), status)
+		h.access.record(r, status, 0, start)
+		return
+	}
+	h.finish(j, w, r, start)
+}
+
+// readSmallBody reads a body of known, small length into j.body.
+func (h *handler) readSmallBody(j *job, r *http.Request) error {
+	j.body = j.body[:0]
+	j.stream = false
+	switch {
+	case r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody:
+		return nil
+	case r.ContentLength < 0 || r.ContentLength > smallBody:
+		j.stream = true
+		return nil
+	}
+	n := int(r.ContentLength)
+	if cap(j.body) < n {
+		j.body = make([]byte, n)
+	}
+	j.body = j.body[:n]
+	_, err := io.ReadFull(r.Body, j.body)
+	return err
+}
+
+// dispatch hands j to a free Python thread and waits for it to finish.
+// It returns a status to answer with instead (503, or 0 when served).
+func (h *handler) dispatch(j *job, r *http.Request) int {
+	select {
+	case h.pool.jobs <- j: // a thread was free
+	default:
+		if h.queued.Add(1) > h.maxQueued {
+			h.queued.Add(-1)
+			h.log.Warningf("%s %s: 503, %d requests already wait for a Python thread", r.Method, r.URL.Path, h.maxQueued)
+			return http.StatusServiceUnavailable
+		}
+		timer := time.NewTimer(h.queueTimeout)
+		select {
+		case h.pool.jobs <- j:
+			h.queued.Add(-1)
+			timer.Stop()
+		case <-timer.C:
+			h.queued.Add(-1)
+			h.log.Warningf("%s %s: 503, no Python thread free within %s", r.Method, r.URL.Path, h.queueTimeout)
+			return http.StatusServiceUnavailable
+		case <-r.Context().Done():
+			h.queued.Add(-1)
+			timer.Stop()
+			return statusClientGone
+		}
+	}
+	<-j.done
+	return 0
+}
+
+// finish logs how the app did and completes the HTTP response.
+func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start time.Time) {
+	o := &j.outcome
+	if o.Traceback != "" {
+		h.log.Errorf("Error handling request %s %s\n%s", r.Method, r.URL.RequestURI(), o.Traceback)
+	}
+	if o.Warning != "" {
+		h.log.Errorf("Error closing the response of %s %s\n%s", r.Method, r.URL.RequestURI(), o.Warning)
+	}
+	switch {
+	case !o.Failed:
+		j.x.finish()
+		h.access.record(r, j.x.head.code, j.x.written, start)
+	case errors.Is(o.Err, errBodyOverflow):
+		h.log.Warningf("%s %s: %v (%d bytes); the rest was dropped", r.Method, r.URL.RequestURI(), o.Err, j.x.head.contentLength)
+		h.access.record(r, j.x.head.code, j.x.written, start)
+	case !o.HeadersSent || !j.x.headerWritten:
+		if o.Err != nil {
+			h.log.Errorf("Error handling request %s %s: %v", r.Method, r.URL.RequestURI(), o.Err)
+		}
+		writeInternalError(w)
+		h.access.record(r, http.StatusInternalServerError, 0, start)
+	default:
+		// Headers are out: the only honest signal left is a cut connection
+		// (the client sees a truncated body), never a second status line.
+		if o.Err != nil && !errors.Is(o.Err, errClientGone) {
+			h.log.Errorf("Error handling request %s %s: %v", r.Method, r.URL.RequestURI(), o.Err)
+		}
+		h.access.record(r, j.x.head.code, j.x.written, start)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func writeInternalError(w http.ResponseWriter) {
+	hdr := w.Header()
+	for k := range hdr {
+		delete(hdr, k)
+	}
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("Content-Length", "21")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, "Internal Server Error")
+}

@@ -1,0 +1,182 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// responseHead is a status and header list an app sent, checked.
+type responseHead struct {
+	code          int
+	contentLength int64 // -1 when the app set none
+	dropped       []string
+}
+
+// errInvalidHead wraps every reason a status or header is refused.
+var errInvalidHead = errors.New("invalid response head")
+
+// parseStatus checks a WSGI status: three digits, a space, a reason phrase
+// (PEP 3333 requires one) without control characters.
+func parseStatus(status []byte) (int, error) {
+	if len(status) < 4 || status[3] != ' ' {
+		return 0, fmt.Errorf("%w: status %q is not \"NNN Reason\"", errInvalidHead, status)
+	}
+	code := 0
+	for _, c := range status[:3] {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%w: status %q does not start with a 3-digit code", errInvalidHead, status)
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 {
+		// 1xx are the server's business (100-continue, upgrades).
+		return 0, fmt.Errorf("%w: status %q: informational codes are not allowed from an app", errInvalidHead, status)
+	}
+	for _, c := range status[4:] {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return 0, fmt.Errorf("%w: status %q contains a control character", errInvalidHead, status)
+		}
+	}
+	return code, nil
+}
+
+// isToken reports whether b is an RFC 9110 token (a valid header name).
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c >= 0x80 || !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validValue rejects what would break the framing: CR, LF, NUL and other
+// controls except tab. Bytes 0x80-0xFF are latin-1 text and allowed.
+func validValue(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// hopByHop names the headers that belong to one connection (RFC 9110
+// 7.6.1); PEP 3333 forbids apps to send them, so they are dropped.
+func hopByHop(canonical string) bool {
+	switch canonical {
+	case "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection":
+		return true
+	}
+	return false
+}
+
+// canonicalKey returns the canonical form of a header name without
+// allocating for the names apps send most.
+func canonicalKey(name []byte) string {
+	switch string(name) {
+	case "Content-Type", "content-type":
+		return "Content-Type"
+	case "Content-Length", "content-length":
+		return "Content-Length"
+	case "Set-Cookie", "set-cookie":
+		return "Set-Cookie"
+	case "Location", "location":
+		return "Location"
+	case "Cache-Control", "cache-control":
+		return "Cache-Control"
+	case "Vary", "vary":
+		return "Vary"
+	case "X-Frame-Options":
+		return "X-Frame-Options"
+	case "X-Content-Type-Options":
+		return "X-Content-Type-Options"
+	case "Referrer-Policy":
+		return "Referrer-Policy"
+	case "Cross-Origin-Opener-Policy":
+		return "Cross-Origin-Opener-Policy"
+	case "Content-Disposition":
+		return "Content-Disposition"
+	case "Last-Modified":
+		return "Last-Modified"
+	case "Expires":
+		return "Expires"
+	}
+	return http.CanonicalHeaderKey(string(name))
+}
+
+// applyHead validates an app's status and headers and copies them into h.
+// Nothing is copied unless everything is valid.
+func applyHead(status []byte, each func(func(name, value []byte) bool), h http.Header) (responseHead, error) {
+	rh := responseHead{contentLength: -1}
+	code, err := parseStatus(status)
+	if err != nil {
+		return rh, err
+	}
+	rh.code = code
+	each(func(name, value []byte) bool {
+		if !isToken(name) {
+			err = fmt.Errorf("%w: header name %q is not a token", errInvalidHead, name)
+			return false
+		}
+		if !validValue(value) {
+			err = fmt.Errorf("%w: header %s value %q contains CR, LF or another control character", errInvalidHead, name, value)
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return rh, err
+	}
+	each(func(name, value []byte) bool {
+		key := canonicalKey(name)
+		if hopByHop(key) {
+			rh.dropped = append(rh.dropped, key)
+			return true
+		}
+		if key == "Content-Length" {
+			n, perr := strconv.ParseInt(string(value), 10, 64)
+			if perr != nil || n < 0 {
+				err = fmt.Errorf("%w: Content-Length %q is not a non-negative integer", errInvalidHead, value)
+				return false
+			}
+			if rh.contentLength >= 0 && rh.contentLength != n {
+				err = fmt.Errorf("%w: two different Content-Length values", errInvalidHead)
+				return false
+			}
+			rh.contentLength = n
+		}
+		h[key] = append(h[key], string(value))
+		return true
+	})
+	if err != nil {
+		for k := range h {
+			delete(h, k)
+		}
+		return rh, err
+	}
+	if rh.contentLength >= 0 {
+		h["Content-Length"] = []string{strconv.FormatInt(rh.contentLength, 10)}
+	}
+	return rh, nil
+}

@@ -1,0 +1,225 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gowsgi/gowsgi/environ"
+	"github.com/gowsgi/gowsgi/pybridge"
+)
+
+// finalizeTimeout bounds Py_FinalizeEx at exit: an app's non-daemon thread
+// can make it wait forever.
+const finalizeTimeout = 5 * time.Second
+
+// Run serves cfg.App until SIGTERM or SIGINT, then stops accepting, lets
+// in-flight requests finish within cfg.GracefulTimeout and returns nil.
+// A *pybridge.LoadError means the app could not be imported.
+func Run(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	level, _ := parseLevel(cfg.LogLevel)
+	logger := NewLogger(os.Stderr, level)
+
+	// The venv is relative to where gowsgi was started; --pythonpath
+	// entries to --chdir, as gunicorn does.
+	program, err := pythonProgram(cfg.Virtualenv)
+	if err != nil {
+		return err
+	}
+	if cfg.Chdir != "" {
+		if err := os.Chdir(cfg.Chdir); err != nil {
+			return fmt.Errorf("--chdir: %w", err)
+		}
+	}
+	envConfig := environ.Config{ScriptName: environ.NormalizeRootPath(cfg.RootPath)}
+
+	// Bind before importing the app: a busy port fails fast and cheaply.
+	listeners, err := listenAll(cfg.Binds)
+	if err != nil {
+		return err
+	}
+	defer closeAll(listeners)
+
+	interp, info, err := pybridge.Start(pybridge.Config{
+		Program:     program,
+		PythonPath:  cfg.PythonPath,
+		App:         cfg.App,
+		KnownKeys:   environ.KnownKeys(),
+		Multithread: cfg.Threads > 1,
+		ErrorLog:    func(msg string) { logger.Errorf("%s", msg) },
+	})
+	if err != nil {
+		return err
+	}
+	logger.Debugf("Python %s; sys.executable %s; sys.prefix %s; sys.base_prefix %s", strings.ReplaceAll(info.Version, "\n", " "), info.Executable, info.Prefix, info.BasePrefix)
+	logger.Debugf("sys.path %v", info.Path)
+
+	pool, err := startPythonPool(cfg.Threads)
+	if err != nil {
+		return err
+	}
+	access, err := openAccessLog(cfg.AccessLogFile)
+	if err != nil {
+		pool.stop()
+		return err
+	}
+	defer access.close()
+
+	h := &handler{
+		pool:         pool,
+		envConfig:    envConfig,
+		log:          logger,
+		access:       access,
+		queueTimeout: cfg.QueueTimeout,
+		maxQueued:    int64(cfg.MaxQueued),
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       75 * time.Second,
+		ErrorLog:          log.New(logWriter{logger}, "", 0),
+	}
+	serveErr := make(chan error, len(listeners))
+	for _, ln := range listeners {
+		logger.Infof("Listening at: http://%s (%d)", ln.Addr(), os.Getpid())
+		go func(ln net.Listener) { serveErr <- srv.Serve(ln) }(ln)
+	}
+	logger.Infof("Serving %s with %d Python threads (Python %s)", cfg.App, cfg.Threads, strings.Fields(info.Version)[0])
+
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(signals)
+	select {
+	case sig := <-signals:
+		logger.Infof("Handling signal: %s; finishing in-flight requests (up to %s)", sig, cfg.GracefulTimeout)
+	case err := <-serveErr:
+		logger.Errorf("serve: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
+	defer cancel()
+	go func() {
+		// A second signal cuts the wait short.
+		select {
+		case <-signals:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := srv.Shutdown(ctx); err != nil {
+		// Requests still running in Python cannot be interrupted safely;
+		// close their connections and exit without finalising Python.
+		logger.Warningf("graceful shutdown: %v; closing the remaining connections", err)
+		_ = srv.Close()
+		return nil
+	}
+	pool.stop()
+	done := make(chan error, 1)
+	go func() { done <- interp.Stop() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			logger.Warningf("%v", err)
+		}
+	case <-time.After(finalizeTimeout):
+		logger.Warningf("Python did not finalise within %s (a non-daemon thread?); exiting anyway", finalizeTimeout)
+	}
+	logger.Infof("Shutdown complete")
+	return nil
+}
+
+// pythonProgram picks the python executable Python locates itself from:
+// the venv's own for a virtualenv (never its home: Python would abort),
+// else "" for the one gowsgi was built against.
+func pythonProgram(venv string) (string, error) {
+	if venv == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(venv)
+	if err != nil {
+		return "", fmt.Errorf("--virtualenv %s: %w", venv, err)
+	}
+	program := filepath.Join(abs, "bin", "python")
+	if _, err := os.Stat(program); err != nil {
+		return "", fmt.Errorf("--virtualenv %s: not a virtualenv (%w)", venv, err)
+	}
+	if err := checkVenvVersion(abs); err != nil {
+		return "", err
+	}
+	return program, nil
+}
+
+// checkVenvVersion fails fast when the venv was made by another Python
+// minor version than the libpython gowsgi is linked with: its compiled
+// packages would not load.
+func checkVenvVersion(venv string) error {
+	data, err := os.ReadFile(filepath.Join(venv, "pyvenv.cfg"))
+	if err != nil {
+		return fmt.Errorf("--virtualenv %s: no pyvenv.cfg: %w", venv, err)
+	}
+	built := minorVersion(pybridge.BuiltVersion())
+	for _, line := range strings.Split(string(data), "\n") {
+		key, value, ok := strings.Cut(line, "=")
+		key = strings.TrimSpace(key)
+		if !ok || (key != "version" && key != "version_info") {
+			continue
+		}
+		if venvVersion := minorVersion(strings.TrimSpace(value)); venvVersion != built {
+			return fmt.Errorf("--virtualenv %s is Python %s but gowsgi was built against Python %s; rebuild with PYTHON=python%s make build, or use a %s virtualenv",
+				venv, venvVersion, built, venvVersion, built)
+		}
+		return nil
+	}
+	return nil
+}
+
+// minorVersion turns "3.11.7 (main, ...)" into "3.11".
+func minorVersion(v string) string {
+	parts := strings.SplitN(strings.Fields(v + " ")[0], ".", 3)
+	if len(parts) < 2 {
+		return v
+	}
+	return parts[0] + "." + parts[1]
+}
+
+func listenAll(binds []string) ([]net.Listener, error) {
+	var listeners []net.Listener
+	for _, addr := range binds {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll(listeners)
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("listen on %s: address already in use (another server is running there)", addr)
+			}
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		listeners = append(listeners, ln)
+	}
+	return listeners, nil
+}
+
+func closeAll(listeners []net.Listener) {
+	for _, ln := range listeners {
+		_ = ln.Close()
+	}
+}
+
+// logWriter sends net/http's own messages to the error log.
+type logWriter struct{ l *Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Warningf("%s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

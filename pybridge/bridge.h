@@ -1,0 +1,87 @@
+/* bridge.h: the C half of pybridge, the only code in gowsgi that touches the
+ * CPython C API. Go calls the gw_* functions below; C calls back into Go only
+ * through the functions exported in callbacks.go (declared in _cgo_export.h).
+ *
+ * Ownership rules, so a reader can check every path:
+ *  - Go never holds a PyObject*. Every Python reference lives in a C struct
+ *    (gw_thread) and is released by C.
+ *  - Functions that return a new Python reference say "Returns a new
+ *    reference" in their comment; everything else returns borrowed ones or
+ *    none.
+ *  - Every gw_* function that touches Python takes the GIL itself (through the
+ *    thread's saved PyThreadState) and gives it back before returning, so Go
+ *    code never runs with the GIL held.
+ */
+#ifndef GOWSGI_BRIDGE_H
+#define GOWSGI_BRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* Result kinds of gw_request_start / gw_request_next. */
+enum {
+    GW_FULL = 1,  /* whole body in iov[]; the iterable is already closed      */
+    GW_CHUNK = 2, /* one body chunk in iov[0]; call gw_request_next for more  */
+    GW_END = 3,   /* iteration finished; the iterable is already closed       */
+    GW_FILE = 4,  /* wsgi.file_wrapper over a real fd: Go sends file_fd from
+                     file_offset; then call gw_request_close                  */
+    GW_ERROR = 5, /* the app failed; error holds the traceback text. The
+                     iterable (if any) is already closed.                     */
+};
+
+/* Where the request body comes from: pre-read memory or a Go stream. */
+enum { GW_BODY_MEMORY = 0, GW_BODY_STREAM = 1 };
+
+/* gw_result is filled by every request call. Pointers stay valid until the
+ * next gw_request_* call on the same thread (C keeps the objects alive). */
+typedef struct {
+    int kind;
+    /* headers: packed status and headers, present (non-NULL) exactly once per
+     * request, on the first result that carries body bytes or ends the
+     * response. Format: u32 len + bytes, repeated: status, name, value, ... */
+    const char *headers;
+    size_t headers_len;
+    int header_count;
+    struct iovec *iov;
+    int iov_count;
+    int file_fd;
+    int64_t file_offset;
+    /* error text (UTF-8), set with GW_ERROR and also for warnings logged by C */
+    const char *error;
+    size_t error_len;
+    /* headers_sent tells Go, on GW_ERROR, whether headers went out already */
+    int headers_sent;
+} gw_result;
+
+typedef struct gw_thread gw_thread;
+
+/* Interpreter lifecycle (call on the one init thread). Each returns 0 on
+ * success; on failure *err is a malloc'd UTF-8 message the caller frees. */
+int gw_init(const char *program, const char *support_src,
+            const char **known_keys, int known_count, int multithread,
+            int multiprocess, char **err);
+/* gw_support_call runs _gowsgi.<func>(arg) and returns its str result as a
+ * malloc'd UTF-8 string in *out (caller frees). */
+int gw_support_call(const char *func, const char *arg, char **out, char **err);
+int gw_load_app(const char *spec, char **err);
+void gw_release_init_thread(void);
+int gw_finalize(void);
+char *gw_default_program(void);
+const char *gw_python_version(void);
+
+/* Python threads: one gw_thread per OS thread, made on that thread. */
+gw_thread *gw_thread_new(uintptr_t go_handle);
+void gw_thread_free(gw_thread *t);
+
+/* One request. env is the packed environ (see environ_pack.go); body is the
+ * pre-read body for GW_BODY_MEMORY. */
+void gw_request_start(gw_thread *t, const char *env, size_t env_len,
+                      const char *body, size_t body_len, int body_mode,
+                      gw_result *out);
+void gw_request_next(gw_thread *t, gw_result *out);
+/* gw_request_close calls the iterable's close() if not yet called and drops
+ * every reference the request holds. Always safe to call. */
+void gw_request_close(gw_thread *t, gw_result *out);
+
+#endif

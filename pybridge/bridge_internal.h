@@ -1,0 +1,76 @@
+/* bridge_internal.h: state shared by the C files of pybridge (not by Go). */
+#ifndef GOWSGI_BRIDGE_INTERNAL_H
+#define GOWSGI_BRIDGE_INTERNAL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "bridge.h"
+
+/* Interpreter-wide objects, made once by gw_init (all strong references). */
+typedef struct {
+    PyObject *module;           /* _gowsgi                                  */
+    PyObject *app;              /* the WSGI callable                         */
+    PyObject *base_environ;     /* constant environ entries, copied per request */
+    PyObject *format_exception; /* support.format_exception                  */
+    PyObject *app_load_error;   /* support.AppLoadError                      */
+    PyObject *stream_input;     /* support.stream_input                      */
+    PyObject *file_wrapper;     /* support.FileWrapper (a class)             */
+    PyObject *bytes_io;         /* io.BytesIO                                */
+    PyObject *empty_bytes;
+    PyObject *str_close, *str_sendfile_position, *str_write, *key_wsgi_input;
+    PyObject **known_keys; /* interned environ keys, indexed as in Go */
+    int known_count;
+    PyThreadState *init_tstate;
+} gw_globals;
+
+extern gw_globals gw;
+
+typedef struct gw_start_response gw_start_response;
+
+/* One Python thread: its thread state and the request it is serving. */
+struct gw_thread {
+    uintptr_t go_handle; /* cgo.Handle of the Go-side thread, for callbacks */
+    PyThreadState *tstate;
+    PyGILState_STATE gilstate;
+
+    /* The request in flight (all strong references or NULL). */
+    gw_start_response *start_response;
+    PyObject *result; /* what the app returned; close() is called on it */
+    PyObject *iter;   /* iter(result) while streaming                   */
+    PyObject *keep;   /* keeps the memory of the last result's iov alive */
+    int headers_sent;
+    int closed;
+
+    /* Buffers reused across requests. */
+    char *headers;
+    size_t headers_len, headers_cap;
+    int header_count;
+    struct iovec *iov;
+    int iov_cap;
+    char *error; /* malloc'd, freed at the next call */
+};
+
+struct gw_start_response {
+    PyObject_HEAD
+    gw_thread *thread; /* NULL once the request is over */
+    PyObject *status;  /* str, set by the first call   */
+    PyObject *headers; /* list of (str, str)           */
+};
+
+extern PyModuleDef gw_module_def;
+extern PyTypeObject gw_start_response_type;
+
+/* The thread serving a request on this OS thread (threads are locked). */
+extern __thread gw_thread *gw_current;
+
+char *gw_take_error(void);
+/* Returns a new reference to the pending exception (cleared), or NULL. */
+PyObject *gw_fetch_exception(void);
+/* Returns a new reference to the formatted traceback str, or NULL. */
+PyObject *gw_format_exception(PyObject *exc);
+/* Packs status and headers into t->headers; -1 with an exception set when
+ * start_response was not called or a value is not latin-1. */
+int gw_pack_headers(gw_thread *t);
+
+#endif

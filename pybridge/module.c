@@ -1,0 +1,83 @@
+/* module.c: the built-in module _gowsgi, which support.py runs inside. Its
+ * C functions are the Python-side doors into Go. */
+#include "bridge_internal.h"
+#include "_cgo_export.h"
+
+__thread gw_thread *gw_current;
+
+/* read_body(buffer) -> int: fill a writable buffer from the request body,
+ * waiting for the network with the GIL released. 0 means end of body. */
+static PyObject *gw_read_body(PyObject *module, PyObject *arg) {
+    (void)module;
+    gw_thread *t = gw_current;
+    if (t == NULL || t->start_response == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "wsgi.input read outside its request");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    long long n;
+    Py_BEGIN_ALLOW_THREADS
+    n = gowsgiReadBody(t->go_handle, view.buf, (size_t)view.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (n < 0) {
+        PyErr_SetString(PyExc_OSError,
+                        "wsgi.input: reading the request body failed (client gone, "
+                        "timeout, or body larger than allowed)");
+        return NULL;
+    }
+    return PyLong_FromLongLong(n);
+}
+
+/* log(text): one error-log record (wsgi.errors ends here). */
+static PyObject *gw_log(PyObject *module, PyObject *arg) {
+    (void)module;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "log() takes str");
+        return NULL;
+    }
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(arg, &n);
+    if (p == NULL) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    gowsgiLog((char *)p, (size_t)n);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef gw_module_methods[] = {
+    {"read_body", gw_read_body, METH_O, "Read request body bytes into a buffer."},
+    {"log", gw_log, METH_O, "Write one record to the server's error log."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int gw_module_exec(PyObject *module) {
+    if (PyType_Ready(&gw_start_response_type) < 0) {
+        return -1;
+    }
+    Py_INCREF(&gw_start_response_type);
+    if (PyModule_AddObject(module, "StartResponse", (PyObject *)&gw_start_response_type) < 0) {
+        Py_DECREF(&gw_start_response_type);
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot gw_module_slots[] = {
+    {Py_mod_exec, gw_module_exec},
+    {0, NULL},
+};
+
+PyModuleDef gw_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_gowsgi",
+    .m_doc = "gowsgi's bridge between Python and the Go server.",
+    .m_size = 0,
+    .m_methods = gw_module_methods,
+    .m_slots = gw_module_slots,
+};

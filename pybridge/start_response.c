@@ -1,0 +1,144 @@
+/* start_response.c: the start_response callable and its write() method. */
+#include "bridge_internal.h"
+#include "_cgo_export.h"
+
+static void sr_dealloc(gw_start_response *self) {
+    Py_XDECREF(self->status);
+    Py_XDECREF(self->headers);
+    PyObject_Free(self);
+}
+
+/* sr_check_headers enforces PEP 3333's types: a list of (str, str) tuples. */
+static int sr_check_headers(PyObject *status, PyObject *headers) {
+    if (!PyUnicode_Check(status)) {
+        PyErr_Format(PyExc_TypeError, "start_response: status must be str, not %.100s",
+                     Py_TYPE(status)->tp_name);
+        return -1;
+    }
+    if (!PyList_Check(headers)) {
+        PyErr_Format(PyExc_TypeError,
+                     "start_response: headers must be a list, not %.100s",
+                     Py_TYPE(headers)->tp_name);
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(headers);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(headers, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(item, 0)) ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(item, 1))) {
+            PyErr_Format(PyExc_TypeError,
+                         "start_response: header %zd must be a (str, str) tuple, got %R",
+                         i, item);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* start_response(status, headers, exc_info=None) -> write.
+ * Returns a new reference to the bound write method. */
+static PyObject *sr_call(gw_start_response *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"status", "response_headers", "exc_info", NULL};
+    PyObject *status, *headers, *exc_info = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", kwlist,
+                                     &status, &headers, &exc_info)) {
+        return NULL;
+    }
+    gw_thread *t = self->thread;
+    if (t == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "start_response called after its request ended");
+        return NULL;
+    }
+    if (exc_info != Py_None) {
+        if (t->headers_sent) {
+            /* PEP 3333: too late to change the response; re-raise. */
+            if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
+                PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple");
+                return NULL;
+            }
+            PyObject *type = PyTuple_GET_ITEM(exc_info, 0);
+            PyObject *value = PyTuple_GET_ITEM(exc_info, 1);
+            PyObject *tb = PyTuple_GET_ITEM(exc_info, 2);
+            Py_INCREF(type);
+            Py_INCREF(value);
+            if (tb == Py_None) {
+                tb = NULL;
+            } else {
+                Py_INCREF(tb);
+            }
+            PyErr_Restore(type, value, tb);
+            return NULL;
+        }
+    } else if (self->status != NULL) {
+        PyErr_SetString(PyExc_AssertionError,
+                        "start_response called a second time without exc_info");
+        return NULL;
+    }
+    if (sr_check_headers(status, headers) < 0) {
+        return NULL;
+    }
+    Py_INCREF(status);
+    Py_INCREF(headers);
+    Py_XSETREF(self->status, status);
+    Py_XSETREF(self->headers, headers);
+    return PyObject_GetAttr((PyObject *)self, gw.str_write);
+}
+
+/* write(data): the legacy imperative body API. Sends the headers if they
+ * are not out yet, then the bytes, unbuffered, with the GIL released. */
+static PyObject *sr_write(gw_start_response *self, PyObject *data) {
+    gw_thread *t = self->thread;
+    if (t == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "write() called after its request ended");
+        return NULL;
+    }
+    if (!PyBytes_Check(data)) {
+        PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s",
+                     Py_TYPE(data)->tp_name);
+        return NULL;
+    }
+    const char *headers = NULL;
+    size_t headers_len = 0;
+    if (!t->headers_sent) {
+        if (gw_pack_headers(t) < 0) {
+            return NULL;
+        }
+        headers = t->headers;
+        headers_len = t->headers_len;
+    }
+    int rc;
+    const char *p = PyBytes_AS_STRING(data);
+    size_t n = (size_t)PyBytes_GET_SIZE(data);
+    int count = t->header_count;
+    Py_BEGIN_ALLOW_THREADS
+    rc = gowsgiWrite(t->go_handle, (char *)headers, headers_len, count, (char *)p, n);
+    Py_END_ALLOW_THREADS
+    if (rc == -2) {
+        PyErr_SetString(PyExc_ValueError, "write(): invalid status or headers (see the error log)");
+        return NULL;
+    }
+    t->headers_sent = 1;
+    if (rc != 0) {
+        PyErr_SetString(PyExc_OSError, "write(): the client connection is gone");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef sr_methods[] = {
+    {"write", (PyCFunction)sr_write, METH_O, "Write body bytes (PEP 3333 write())."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject gw_start_response_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_gowsgi.StartResponse",
+    .tp_basicsize = sizeof(gw_start_response),
+    .tp_dealloc = (destructor)sr_dealloc,
+    .tp_call = (ternaryfunc)sr_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "start_response(status, response_headers, exc_info=None)",
+    .tp_methods = sr_methods,
+};

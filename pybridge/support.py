@@ -1,0 +1,203 @@
+# Python half of the bridge: the parts that are clearer in Python than in C
+# and are not on the per-request hot path (app loading, sys.path set-up,
+# wsgi.errors, wsgi.file_wrapper, the streaming wsgi.input). gw_init executes
+# this source inside the built-in module `_gowsgi`, so the C functions
+# read_body() and log() defined there are globals here.
+import ast
+import io
+import json
+import os
+import sys
+import threading
+import traceback
+
+
+class AppLoadError(Exception):
+    """The APP argument could not be turned into a WSGI callable."""
+
+
+def setup(config_json):
+    """Put the app's directories on sys.path and make Python safe to embed.
+
+    Returns a JSON description of the interpreter for the startup log.
+    """
+    config = json.loads(config_json)
+    # Like gunicorn: the working directory (or --chdir) first, then each
+    # --pythonpath entry, in the order given.
+    for entry in reversed(config.get("pythonpath") or []):
+        sys.path.insert(0, os.path.abspath(entry))
+    sys.path.insert(0, os.getcwd())
+    # Go owns the process; a fork() of a running Go runtime leaves a child
+    # that hangs, so multiprocessing must start its children with spawn.
+    import multiprocessing
+
+    try:
+        multiprocessing.set_start_method("spawn", force=True)
+    except RuntimeError:
+        pass
+    return json.dumps(
+        {
+            "version": sys.version,
+            "prefix": sys.prefix,
+            "base_prefix": sys.base_prefix,
+            "executable": sys.executable,
+            "path": sys.path,
+        }
+    )
+
+
+def _split_factory(attr):
+    """'make_app(1, x="y")' -> ('make_app', (1,), {'x': 'y'}); 'app' -> ('app', None, None)."""
+    if "(" not in attr:
+        return attr, None, None
+    try:
+        call = ast.parse(attr, mode="eval").body
+    except SyntaxError as exc:
+        raise AppLoadError(f"cannot parse {attr!r}: {exc.msg}") from None
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        raise AppLoadError(f"{attr!r} is not a name or a call of a name")
+    try:
+        args = tuple(ast.literal_eval(a) for a in call.args)
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    except ValueError:
+        raise AppLoadError(
+            f"factory arguments in {attr!r} must be Python literals"
+        ) from None
+    return call.func.id, args, kwargs
+
+
+def load_app(spec):
+    """Import APP ('module', 'module:callable' or 'module:factory(args)')."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name:
+        raise AppLoadError(f"{spec!r}: expected module:callable")
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        # Only our own module missing is a load error; an ImportError raised
+        # inside the app's code is shown with its traceback.
+        if isinstance(exc, ModuleNotFoundError) and exc.name and (
+            module_name == exc.name or module_name.startswith(exc.name + ".")
+        ):
+            raise AppLoadError(
+                f"cannot import module {module_name!r}: "
+                f"ModuleNotFoundError: {exc}; sys.path = {sys.path}"
+            ) from None
+        raise
+    if attr:
+        name, args, kwargs = _split_factory(attr)
+        candidates = [name]
+    else:
+        name, args, kwargs = None, None, None
+        candidates = ["application", "app"]
+    for candidate in candidates:
+        if hasattr(module, candidate):
+            obj = getattr(module, candidate)
+            break
+    else:
+        raise AppLoadError(
+            f"module {module_name!r} ({getattr(module, '__file__', '?')}) has no "
+            f"attribute {' or '.join(repr(c) for c in candidates)}: "
+            f"AttributeError; sys.path = {sys.path}"
+        )
+    if args is not None:
+        obj = obj(*args, **kwargs)
+    if not callable(obj):
+        raise AppLoadError(
+            f"{spec!r} is a {type(obj).__name__}, not a callable WSGI app: "
+            f"TypeError; sys.path = {sys.path}"
+        )
+    return obj
+
+
+def format_exception(exc):
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+class ErrorStream:
+    """wsgi.errors: text written here becomes error-log records, one per line."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def _pending(self):
+        try:
+            return self._local.pending
+        except AttributeError:
+            self._local.pending = []
+            return self._local.pending
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"wsgi.errors.write() takes str, not {type(text).__name__}")
+        pending = self._pending()
+        pending.append(text)
+        if "\n" in text:
+            joined = "".join(pending)
+            complete, _, rest = joined.rpartition("\n")
+            pending.clear()
+            if rest:
+                pending.append(rest)
+            log(complete)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pending = self._pending()
+        if pending:
+            log("".join(pending))
+            pending.clear()
+
+
+class FileWrapper:
+    """wsgi.file_wrapper. When the file has a real descriptor, the server
+    sends it with sendfile(2) and never iterates it; otherwise it is iterated
+    in blocks like any other iterable."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        read = self.filelike.read
+        while True:
+            block = read(self.blksize)
+            if not block:
+                return
+            yield block
+
+    def sendfile_position(self):
+        """(fd, offset) when the file can be sent with sendfile, else None."""
+        try:
+            fd = self.filelike.fileno()
+            offset = self.filelike.tell()
+        except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
+            return None
+        if not isinstance(fd, int) or fd < 0:
+            return None
+        return fd, offset
+
+
+class _BodyRaw(io.RawIOBase):
+    """Reads the request body from Go, with the GIL released while waiting."""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return read_body(buffer)
+
+
+def stream_input():
+    """wsgi.input for bodies Go did not read ahead (large or chunked)."""
+    return io.BufferedReader(_BodyRaw(), 65536)
+
+
+errors = ErrorStream()

@@ -1,0 +1,189 @@
+package pybridge
+
+/*
+#include "bridge.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/cgo"
+	"syscall"
+	"unsafe"
+)
+
+// Exchange is the HTTP side of one request, as the bridge sees it. Its
+// methods are called on the Python thread with the GIL released.
+type Exchange interface {
+	// StartResponse checks and sends the status and headers. An error
+	// means they are invalid and nothing was sent.
+	StartResponse(head *Head) error
+	// Write sends body bytes; p views C memory, valid only during the call.
+	Write(p []byte) error
+	// Flush pushes written bytes to the client now: streamed chunks and
+	// write() output must not wait in a buffer (PEP 3333).
+	Flush() error
+	// SendFile sends f from its current offset to its end.
+	SendFile(f *os.File) error
+	// ReadBody reads the request body for a streaming wsgi.input.
+	ReadBody(p []byte) (int, error)
+}
+
+// Outcome is how a request ended, for the caller to log and to finish the
+// HTTP response (a 500 when Failed before HeadersSent, else a cut
+// connection when Failed).
+type Outcome struct {
+	Failed      bool
+	HeadersSent bool
+	// Traceback is the app's exception, when it raised.
+	Traceback string
+	// Err is a failure outside Python: invalid headers, a write error.
+	Err error
+	// Warning is text to log although the response went out, e.g. an
+	// exception raised by the iterable's close().
+	Warning string
+}
+
+// Thread is one Python thread: a PyThreadState made once on one OS thread.
+// Create, use and close it on a single goroutine locked with
+// runtime.LockOSThread for the thread's whole life.
+type Thread struct {
+	c           *C.gw_thread
+	handle      cgo.Handle
+	res         C.gw_result
+	exchange    Exchange
+	headersSent bool
+}
+
+// NewThread makes a Python thread on the calling (locked) OS thread.
+func NewThread() (*Thread, error) {
+	t := &Thread{}
+	t.handle = cgo.NewHandle(t)
+	t.c = C.gw_thread_new(C.uintptr_t(t.handle))
+	if t.c == nil {
+		t.handle.Delete()
+		return nil, errors.New("pybridge: out of memory creating a Python thread")
+	}
+	return t, nil
+}
+
+// Close releases the thread state; call it on the thread's own goroutine.
+func (t *Thread) Close() {
+	C.gw_thread_free(t.c)
+	t.c = nil
+	t.handle.Delete()
+}
+
+// Serve runs one request through the app and drives its response to x.
+// body is the pre-read request body; with stream set, wsgi.input reads
+// from x.ReadBody instead.
+func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange) (o Outcome) {
+	t.exchange = x
+	t.headersSent = false
+	defer func() { t.exchange = nil }()
+	mode := C.int(C.GW_BODY_MEMORY)
+	if stream {
+		mode = C.GW_BODY_STREAM
+	}
+	envBuf := env.Bytes()
+	C.gw_request_start(t.c, cPtr(envBuf), C.size_t(len(envBuf)), cPtr(body), C.size_t(len(body)), mode, &t.res)
+	for {
+		r := &t.res
+		kind := r.kind
+		if r.error != nil {
+			text := C.GoStringN(r.error, C.int(r.error_len))
+			if kind == C.GW_ERROR {
+				o.Traceback += text
+			} else {
+				o.Warning += text
+			}
+		}
+		if kind == C.GW_ERROR {
+			o.Failed = true
+			o.HeadersSent = t.headersSent
+			return o
+		}
+		if r.headers != nil {
+			head := Head{raw: cBytes(r.headers, r.headers_len), count: int(r.header_count)}
+			if err := x.StartResponse(&head); err != nil {
+				o.Failed, o.Err = true, err
+				t.finish(&o, kind)
+				return o
+			}
+			t.headersSent = true
+		}
+		o.HeadersSent = t.headersSent
+		switch kind {
+		case C.GW_FULL:
+			for _, iov := range unsafe.Slice(r.iov, int(r.iov_count)) {
+				if err := x.Write(cBytes((*C.char)(iov.iov_base), iov.iov_len)); err != nil {
+					o.Failed, o.Err = true, err
+					break
+				}
+			}
+			return o
+		case C.GW_END:
+			return o
+		case C.GW_CHUNK:
+			iov := unsafe.Slice(r.iov, 1)[0]
+			err := x.Write(cBytes((*C.char)(iov.iov_base), iov.iov_len))
+			if err == nil {
+				err = x.Flush()
+			}
+			if err != nil {
+				o.Failed, o.Err = true, err
+				t.finish(&o, kind)
+				return o
+			}
+			C.gw_request_next(t.c, &t.res)
+		case C.GW_FILE:
+			if err := sendFile(x, int(r.file_fd), int64(r.file_offset)); err != nil {
+				o.Failed, o.Err = true, err
+			}
+			t.finish(&o, kind)
+			return o
+		default:
+			o.Failed, o.Err = true, fmt.Errorf("pybridge: unknown result kind %d", int(kind))
+			t.finish(&o, C.GW_CHUNK)
+			return o
+		}
+	}
+}
+
+// finish closes the app's iterable when the result left it open.
+func (t *Thread) finish(o *Outcome, kind C.int) {
+	if kind != C.GW_CHUNK && kind != C.GW_FILE {
+		return // GW_FULL, GW_END and GW_ERROR are closed by C already
+	}
+	C.gw_request_close(t.c, &t.res)
+	if t.res.error != nil {
+		o.Warning += C.GoStringN(t.res.error, C.int(t.res.error_len))
+	}
+}
+
+// sendFile sends a Python file's descriptor from offset to its end. The
+// descriptor is duplicated so Go's copy never closes Python's file.
+func sendFile(x Exchange, fd int, offset int64) error {
+	dup, err := syscall.Dup(fd)
+	if err != nil {
+		return fmt.Errorf("dup file_wrapper fd %d: %w", fd, err)
+	}
+	f := os.NewFile(uintptr(dup), "wsgi.file_wrapper")
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return fmt.Errorf("seek file_wrapper file: %w", err)
+	}
+	return x.SendFile(f)
+}
+
+func cPtr(b []byte) *C.char {
+	if len(b) == 0 {
+		return nil
+	}
+	return (*C.char)(unsafe.Pointer(unsafe.SliceData(b)))
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }

@@ -1,0 +1,1 @@
+"""The gowsgi Django demo project."""
