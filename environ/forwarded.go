@@ -225,7 +225,10 @@ func unquoteString(v string) (string, bool) {
 	}
 	in := v[1 : len(v)-1]
 	if strings.IndexByte(in, '\\') < 0 {
-		return in, strings.IndexByte(in, '"') < 0
+		if strings.IndexByte(in, '"') >= 0 {
+			return "", false
+		}
+		return in, true
 	}
 	var b strings.Builder
 	b.Grow(len(in))
@@ -272,8 +275,10 @@ func parseNode(s string) (ip netip.Addr, text, port string, ok bool) {
 		if err != nil || !ip.Is6() {
 			return netip.Addr{}, "", "", false
 		}
-		port, ok = nodePort(port)
-		return ip, text, port, ok
+		if port, ok = nodePort(port); !ok {
+			return netip.Addr{}, "", "", false
+		}
+		return ip, text, port, true
 	}
 	if ip, err := netip.ParseAddr(s); err == nil {
 		return ip, s, "", true
@@ -287,8 +292,10 @@ func parseNode(s string) (ip netip.Addr, text, port string, ok bool) {
 		// An IPv6 address with a port must use brackets.
 		return netip.Addr{}, "", "", false
 	}
-	port, ok = nodePort(s[j+1:])
-	return ip, s[:j], port, ok
+	if port, ok = nodePort(s[j+1:]); !ok {
+		return netip.Addr{}, "", "", false
+	}
+	return ip, s[:j], port, true
 }
 
 // nodePort validates a node port: 1 to 5 digits, or an obfuscated port

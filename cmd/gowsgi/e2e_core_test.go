@@ -1,0 +1,486 @@
+package main
+
+// The WSGI contract end to end, with the plain PEP 3333 apps in
+// testdata/apps: errors and close(), streaming, request bodies, keep-alive,
+// threads and the GIL, file_wrapper, shutdown.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func startApps(t *testing.T, app string, args ...string) *testServer {
+	t.Helper()
+	return startServer(t, serverOptions{app: app, dir: "testdata/apps", args: args})
+}
+
+// closedPaths returns the paths whose iterable close() the errors app saw.
+func closedPaths(t *testing.T, s *testServer) []string {
+	t.Helper()
+	_, body := s.get(t, "/closed")
+	var paths []string
+	if err := json.Unmarshal(body, &paths); err != nil {
+		t.Fatalf("/closed: %v: %s", err, body)
+	}
+	return paths
+}
+
+// waitClosed polls until the errors app has seen close() for path.
+func waitClosed(t *testing.T, s *testServer, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if slices.Contains(closedPaths(t, s), path) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("close() never called for %s; closed: %v", path, closedPaths(t, s))
+}
+
+func TestHelloAndHead(t *testing.T) {
+	s := startApps(t, "hello:application")
+	resp, body := s.get(t, "/")
+	expectStatus(t, resp, body, 200)
+	if string(body) != "Hello, world" || resp.Header.Get("Content-Length") != "12" || resp.Header.Get("Content-Type") != "text/plain" {
+		t.Fatalf("GET /: %q %v", body, resp.Header)
+	}
+	resp, body = s.do(t, http.MethodHead, "/", nil)
+	expectStatus(t, resp, body, 200)
+	if len(body) != 0 || resp.Header.Get("Content-Length") != "12" {
+		t.Fatalf("HEAD /: body %q, headers %v", body, resp.Header)
+	}
+}
+
+func TestBadAppsGet500AndServerKeepsServing(t *testing.T) {
+	s := startApps(t, "errors:application")
+	cases := []struct {
+		path, logWant string
+	}{
+		{"/raise-before-start", "RuntimeError: raised before start_response"},
+		{"/non-iterable", "TypeError: 'int' object is not iterable"},
+		{"/yield-str", "yielded str, not bytes"},
+		{"/bad-status", `status "abc"`},
+		{"/header-crlf", "contains CR, LF"},
+		{"/header-non-latin1", "outside latin-1"},
+		{"/start-twice", "start_response called a second time without exc_info"},
+	}
+	// One keep-alive connection for all: a failure must leave it usable.
+	for _, c := range cases {
+		t.Run(strings.TrimPrefix(c.path, "/"), func(t *testing.T) {
+			resp, body := s.get(t, c.path)
+			expectStatus(t, resp, body, 500)
+			if resp.Header.Get("X-Injected") != "" || resp.Header.Get("X-Bad") != "" {
+				t.Fatalf("an invalid header reached the client: %v", resp.Header)
+			}
+			if string(body) != "Internal Server Error" {
+				t.Fatalf("body %q", body)
+			}
+			s.waitLog(t, c.logWant)
+			resp, body = s.get(t, "/ok")
+			expectStatus(t, resp, body, 200)
+		})
+	}
+	// The iterables that existed were closed even though the app failed.
+	closed := closedPaths(t, s)
+	if !slices.Contains(closed, "/yield-str") {
+		t.Errorf("close() not called after a str chunk: %v", closed)
+	}
+}
+
+func TestCloseCalledOnEveryPath(t *testing.T) {
+	s := startApps(t, "errors:application")
+	s.get(t, "/closed?reset=1")
+
+	t.Run("normal end", func(t *testing.T) {
+		resp, body := s.get(t, "/stream-n?n=3")
+		expectStatus(t, resp, body, 200)
+		if string(body) != "chunk 0\nchunk 1\nchunk 2\n" {
+			t.Fatalf("body %q", body)
+		}
+		waitClosed(t, s, "/stream-n")
+	})
+	t.Run("exception mid-iteration", func(t *testing.T) {
+		// Headers went out, so the connection is cut: the client sees a
+		// truncated body, never a second status line.
+		resp, err := http.Get(s.url + "/raise-mid-iteration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "part1" || err == nil {
+			t.Fatalf("status %d body %q err %v: want 200, part1 and a truncated body", resp.StatusCode, body, err)
+		}
+		s.waitLog(t, "ValueError: raised during iteration")
+		waitClosed(t, s, "/raise-mid-iteration")
+	})
+	t.Run("client disconnects mid-stream", func(t *testing.T) {
+		conn, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET /stream-forever HTTP/1.1\r\nHost: x\r\n\r\n")
+		buf := make([]byte, 128<<10)
+		if _, err := io.ReadAtLeast(conn, buf, 100<<10); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		waitClosed(t, s, "/stream-forever")
+	})
+	t.Run("exc_info after the body re-raises", func(t *testing.T) {
+		resp, err := http.Get(s.url + "/exc-info-after-body")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "body" {
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+		s.waitLog(t, "RuntimeError: error after the headers were sent")
+		waitClosed(t, s, "/exc-info-after-body")
+	})
+	// Every iterable is closed exactly once.
+	closed := closedPaths(t, s)
+	for _, p := range []string{"/stream-n", "/raise-mid-iteration", "/stream-forever"} {
+		if n := countOf(closed, p); n != 1 {
+			t.Errorf("%s closed %d times: %v", p, n, closed)
+		}
+	}
+}
+
+func countOf(list []string, v string) int {
+	n := 0
+	for _, s := range list {
+		if s == v {
+			n++
+		}
+	}
+	return n
+}
+
+func TestWriteExcInfoAndFileWrapper(t *testing.T) {
+	s := startApps(t, "errors:application")
+	t.Run("write()", func(t *testing.T) {
+		resp, body := s.get(t, "/write")
+		expectStatus(t, resp, body, 200)
+		if string(body) != "written-returned" {
+			t.Fatalf("body %q", body)
+		}
+	})
+	t.Run("exc_info replaces the headers before the body", func(t *testing.T) {
+		resp, body := s.get(t, "/exc-info")
+		expectStatus(t, resp, body, 500)
+		if string(body) != "replaced" || resp.Header.Get("X-Replaced") != "1" || resp.Header.Get("X-First") != "" {
+			t.Fatalf("body %q headers %v", body, resp.Header)
+		}
+	})
+	t.Run("file_wrapper with a real fd", func(t *testing.T) {
+		const size = 3<<20 + 17
+		resp, body := s.get(t, fmt.Sprintf("/file-wrapper?size=%d", size))
+		expectStatus(t, resp, body, 200)
+		if len(body) != size || resp.ContentLength != size {
+			t.Fatalf("got %d bytes, Content-Length %d", len(body), resp.ContentLength)
+		}
+		for i, b := range body {
+			if b != byte(i%256) {
+				t.Fatalf("byte %d is %d, want %d", i, b, byte(i%256))
+			}
+		}
+		waitClosed(t, s, "/file-wrapper")
+	})
+	t.Run("file_wrapper without fd falls back to iteration", func(t *testing.T) {
+		resp, body := s.get(t, "/file-wrapper-nofd")
+		expectStatus(t, resp, body, 200)
+		if string(body) != "in-memory" {
+			t.Fatalf("body %q", body)
+		}
+		waitClosed(t, s, "/file-wrapper-nofd")
+	})
+	t.Run("1 MB of response headers", func(t *testing.T) {
+		resp, err := http.Get(s.url + "/big-headers")
+		if err == nil {
+			resp.Body.Close()
+		}
+		// Either answer is fine; the server must keep serving.
+		resp2, body := s.get(t, "/ok")
+		expectStatus(t, resp2, body, 200)
+	})
+}
+
+func TestStreamingFlushesEachChunk(t *testing.T) {
+	s := startApps(t, "streaming:application")
+	start := time.Now()
+	resp, err := http.Get(s.url + "/wait-first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength != -1 || len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked" {
+		t.Fatalf("want a chunked response, got length %d TE %v", resp.ContentLength, resp.TransferEncoding)
+	}
+	r := bufio.NewReader(resp.Body)
+	first, err := r.ReadString('\n')
+	firstAt := time.Since(start)
+	if err != nil || first != "first\n" {
+		t.Fatalf("first chunk %q %v", first, err)
+	}
+	rest, err := io.ReadAll(r)
+	total := time.Since(start)
+	if err != nil || string(rest) != "last\n" {
+		t.Fatalf("rest %q %v", rest, err)
+	}
+	if firstAt > 1500*time.Millisecond || total < 1900*time.Millisecond {
+		t.Fatalf("first chunk after %s, whole body after %s: the first chunk must arrive before the generator ends", firstAt, total)
+	}
+
+	resp2, body := s.get(t, "/?chunks=50&size=1000")
+	expectStatus(t, resp2, body, 200)
+	if len(body) != 50000 || body[0] != 'a' || body[49999] != byte('a'+49%26) {
+		t.Fatalf("50 chunks: %d bytes", len(body))
+	}
+}
+
+// chunkedInput is a multi-line body sent chunked, so wsgi.input streams.
+const chunkedInput = "first line\nsecond\n\nfourth line is longer than the others\nno newline at the end"
+
+func TestChunkedRequestBodyThroughEveryReadMethod(t *testing.T) {
+	s := startApps(t, "errors:application")
+	wantLines := strings.SplitAfter(chunkedInput, "\n")
+	sum := sha256.Sum256([]byte(chunkedInput))
+	for _, mode := range []string{"read", "read-n", "readline", "readlines", "iter"} {
+		t.Run(mode, func(t *testing.T) {
+			// An io.Reader without a length makes the client send chunked,
+			// split across several writes.
+			pr, pw := io.Pipe()
+			go func() {
+				for _, part := range []string{chunkedInput[:5], chunkedInput[5:30], chunkedInput[30:]} {
+					pw.Write([]byte(part))
+					time.Sleep(10 * time.Millisecond)
+				}
+				pw.Close()
+			}()
+			resp, body := s.do(t, http.MethodPost, "/input?mode="+mode, pr)
+			expectStatus(t, resp, body, 200)
+			var got struct {
+				Parts  []string `json:"parts"`
+				Len    int      `json:"joined_len"`
+				Sha256 string   `json:"joined_sha256"`
+			}
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("%v: %s", err, body)
+			}
+			if got.Len != len(chunkedInput) || got.Sha256 != hex.EncodeToString(sum[:]) {
+				t.Fatalf("body arrived as %d bytes %s, want %d", got.Len, got.Sha256, len(chunkedInput))
+			}
+			switch mode {
+			case "readline", "readlines", "iter":
+				if !slices.Equal(got.Parts, wantLines) {
+					t.Fatalf("lines %q, want %q", got.Parts, wantLines)
+				}
+			case "read-n":
+				for _, p := range got.Parts[:len(got.Parts)-1] {
+					if len(p) != 7 {
+						t.Fatalf("read(7) returned %d bytes before the end: %q", len(p), got.Parts)
+					}
+				}
+			}
+		})
+	}
+}
+
+// rawExchange writes raw bytes on a fresh connection and returns what the
+// server answers until it closes or goes quiet.
+func rawConn(t *testing.T, s *testServer) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	return conn
+}
+
+func TestExpectContinue(t *testing.T) {
+	s := startApps(t, "environ_dump:application")
+	conn := rawConn(t, s)
+	body := strings.Repeat("z", 100<<10) // above the pre-read size: streams
+	fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", len(body))
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("want 100 Continue before the body, got %q %v", line, err)
+	}
+	if _, err := r.ReadString('\n'); err != nil { // blank line after the 100
+		t.Fatal(err)
+	}
+	io.WriteString(conn, body)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	var env map[string]any
+	if err := json.Unmarshal(data, &env); err != nil {
+		t.Fatalf("%v: %.200s", err, data)
+	}
+	if env["body_len"] != float64(len(body)) {
+		t.Fatalf("body_len %v, want %d", env["body_len"], len(body))
+	}
+}
+
+func TestKeepAliveAndPipelining(t *testing.T) {
+	s := startApps(t, "environ_dump:application")
+	conn := rawConn(t, s)
+	// Three requests in one write; answers must come back in order.
+	var reqs bytes.Buffer
+	for i, path := range []string{"/one", "/two?x=1", "/three"} {
+		body := strings.Repeat("b", i*10)
+		fmt.Fprintf(&reqs, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", path, len(body), body)
+	}
+	conn.Write(reqs.Bytes())
+	r := bufio.NewReader(conn)
+	for i, want := range []string{"/one", "/two", "/three"} {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		var env map[string]any
+		if err := json.Unmarshal(data, &env); err != nil {
+			t.Fatalf("%v: %s", err, data)
+		}
+		if env["PATH_INFO"] != want || env["body_len"] != float64(i*10) {
+			t.Fatalf("response %d is for %v (body %v), want %s", i, env["PATH_INFO"], env["body_len"], want)
+		}
+	}
+}
+
+func TestEnvironThroughTheBridge(t *testing.T) {
+	s := startApps(t, "environ_dump:application", "--root-path", "/mount")
+	resp, body := s.do(t, http.MethodPost, "/mount/a%20b/%E9?q=%20x&y", strings.NewReader("payload"),
+		"X-Custom", "caf\xe9", "X_Forwarded_For", "6.6.6.6", "Content-Type", "text/plain")
+	expectStatus(t, resp, body, 200)
+	var env map[string]any
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"REQUEST_METHOD":        "POST",
+		"SCRIPT_NAME":           "/mount",
+		"PATH_INFO":             "/a b/\u00e9", // %E9 decoded to one latin-1 byte
+		"QUERY_STRING":          "q=%20x&y",
+		"CONTENT_TYPE":          "text/plain",
+		"CONTENT_LENGTH":        "7",
+		"SERVER_PROTOCOL":       "HTTP/1.1",
+		"REMOTE_ADDR":           "127.0.0.1",
+		"HTTP_X_CUSTOM":         "caf\u00e9",
+		"wsgi.url_scheme":       "http",
+		"wsgi.input_terminated": true,
+		"wsgi.multithread":      true,
+		"wsgi.multiprocess":     false,
+		"wsgi.run_once":         false,
+		"body":                  "payload",
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, env[k], v)
+		}
+	}
+	if v, ok := env["wsgi.version"].([]any); !ok || len(v) != 2 || v[0] != float64(1) || v[1] != float64(0) {
+		t.Errorf("wsgi.version = %v", env["wsgi.version"])
+	}
+	if _, ok := env["HTTP_X_FORWARDED_FOR"]; ok {
+		t.Errorf("X_Forwarded_For became HTTP_X_FORWARDED_FOR")
+	}
+	for _, k := range []string{"wsgi.input", "wsgi.errors", "wsgi.file_wrapper", "SERVER_NAME", "SERVER_PORT", "REMOTE_PORT"} {
+		if _, ok := env[k]; !ok {
+			t.Errorf("environ lacks %s", k)
+		}
+	}
+}
+
+func TestSlowRequestsDoNotBlockOthers(t *testing.T) {
+	s := startApps(t, "errors:application", "--threads", "4")
+	t.Run("a sleeping request", func(t *testing.T) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			http.Get(s.url + "/sleep?s=2")
+		}()
+		time.Sleep(200 * time.Millisecond)
+		start := time.Now()
+		resp, body := s.get(t, "/ok")
+		expectStatus(t, resp, body, 200)
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("a fast request took %s next to a sleeping one", d)
+		}
+		<-done
+	})
+	t.Run("a client that does not read", func(t *testing.T) {
+		// 64 MiB streamed to a client that never reads: its Python thread
+		// waits on the socket with the GIL released.
+		conn := rawConn(t, s)
+		fmt.Fprintf(conn, "GET /stream-forever HTTP/1.1\r\nHost: x\r\n\r\n")
+		time.Sleep(500 * time.Millisecond)
+		var wg sync.WaitGroup
+		for i := 0; i < 6; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				resp, err := http.Get(s.url + "/ok")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if d := time.Since(start); d > time.Second {
+					t.Errorf("a request took %s while another client stalled", d)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	s := startApps(t, "errors:application")
+	result := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(s.url + "/sleep?s=1.5")
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		result <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if got := <-result; got != "200 slept" {
+		t.Fatalf("in-flight request during SIGTERM: %s", got)
+	}
+	if code := s.waitExit(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, s.stderr.String())
+	}
+	if _, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
+		t.Fatalf("still accepting after shutdown")
+	}
+}
