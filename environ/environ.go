@@ -149,12 +149,24 @@ func listSep(key string) string {
 // net/http's server canonicalises every name this package accepts.
 func sortHeaders(dst []Var, start int) []Var {
 	h := dst[start:]
-	slices.SortFunc(h, func(a, b Var) int {
-		if c := strings.Compare(a.Key, b.Key); c != 0 {
-			return c
+	if len(h) <= 24 {
+		// Insertion sort with inlined comparisons: for the usual ~10
+		// headers it costs half of slices.SortFunc, whose closure calls
+		// dominate at this size.
+		for i := 1; i < len(h); i++ {
+			for j := i; j > 0 && varLess(&h[j], &h[j-1]); j-- {
+				h[j], h[j-1] = h[j-1], h[j]
+			}
 		}
-		return strings.Compare(a.Value, b.Value) // deterministic merge order
-	})
+	} else {
+		// pdqsort keeps a request with thousands of headers O(n log n).
+		slices.SortFunc(h, func(a, b Var) int {
+			if c := strings.Compare(a.Key, b.Key); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Value, b.Value)
+		})
+	}
 	out := 0
 	for i := 0; i < len(h); i++ {
 		if out > 0 && h[out-1].Key == h[i].Key {
@@ -166,6 +178,15 @@ func sortHeaders(dst []Var, start int) []Var {
 	}
 	clear(h[out:]) // drop references held past the new length
 	return dst[:start+out]
+}
+
+// varLess orders by key, then value (which only decides between the
+// duplicate keys sortHeaders merges, so the merge order is deterministic).
+func varLess(a, b *Var) bool {
+	if a.Key != b.Key {
+		return a.Key < b.Key
+	}
+	return a.Value < b.Value
 }
 
 // splitTarget splits a request-target into its raw path and raw query.

@@ -59,3 +59,10 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// ConfigError is a setting that cannot work (a missing virtualenv, a bad
+// --chdir): the user must fix the command line; nothing was started.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }

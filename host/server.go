@@ -27,7 +27,7 @@ const finalizeTimeout = 5 * time.Second
 // A *pybridge.LoadError means the app could not be imported.
 func Run(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return &ConfigError{err}
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	logger := NewLogger(os.Stderr, level)
@@ -36,11 +36,11 @@ func Run(cfg Config) error {
 	// entries to --chdir, as gunicorn does.
 	program, err := pythonProgram(cfg.Virtualenv)
 	if err != nil {
-		return err
+		return &ConfigError{err}
 	}
 	if cfg.Chdir != "" {
 		if err := os.Chdir(cfg.Chdir); err != nil {
-			return fmt.Errorf("--chdir: %w", err)
+			return &ConfigError{fmt.Errorf("--chdir: %w", err)}
 		}
 	}
 	envConfig := environ.Config{ScriptName: environ.NormalizeRootPath(cfg.RootPath)}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/gowsgi/gowsgi/host"
 	"github.com/gowsgi/gowsgi/pybridge"
 )
 
@@ -24,11 +25,12 @@ func main() {
 	}
 	var load *pybridge.LoadError
 	var usage usageError
+	var config *host.ConfigError
 	switch {
 	case errors.As(err, &load):
 		fmt.Fprintf(os.Stderr, "gowsgi: cannot load the app: %s\n", load.Message)
 		os.Exit(exitUsage)
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.As(err, &config):
 		fmt.Fprintf(os.Stderr, "gowsgi: %v\n", err)
 		os.Exit(exitUsage)
 	default:
