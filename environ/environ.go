@@ -1,6 +1,7 @@
 package environ
 
 import (
+	"math/bits"
 	"net"
 	"net/http"
 	"net/netip"
@@ -50,15 +51,61 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 		pathInfo = stripScriptName(pathInfo, scriptName)
 	}
 
-	scheme := "http"
+	// Headers first, into a bitmask of table keys (by sort rank) and a
+	// small list of the others, so the output can be sorted cheaply and
+	// the proxy headers found without extra map lookups.
+	var (
+		present    uint64                // bit r: rankedKeys[r] is present
+		values     [numHeaderKeys]string // by rank
+		otherBuf   [16]Var
+		proxyHdrs  bool
+		fwd        proxyHeaders
+		ctype      []string
+		hostValue  = r.Host
+		scheme     = "http"
+		serverHost = r.Host
+	)
+	others := otherBuf[:0]
+	for name, vals := range r.Header {
+		if len(vals) == 0 {
+			continue
+		}
+		switch k := commonHeader(name); k {
+		case kContentType:
+			ctype = vals
+		case kContentLength, kHost:
+			// r.ContentLength is authoritative; HTTP_HOST comes from r.Host.
+		case -1:
+			key := uncommonHeaderKey(name)
+			switch key {
+			case "", keyHost, keyHTTPContentType, keyHTTPContentLength:
+				continue // dropped, or a non-canonical spelling of the above
+			}
+			others = append(others, Var{key, joinValues(vals, key)})
+		default:
+			rank := headerRank[k-numCGIKeys]
+			present |= 1 << rank
+			values[rank] = joinValues(vals, knownKeys[k])
+			switch k {
+			case kForwarded:
+				fwd.forwarded, proxyHdrs = vals, true
+			case kXForwardedFor:
+				fwd.xff, proxyHdrs = vals, true
+			case kXForwardedProto:
+				fwd.xfp, proxyHdrs = vals, true
+			case kXForwardedHost:
+				fwd.xfh, proxyHdrs = vals, true
+			}
+		}
+	}
+
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	host := r.Host
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	remoteAddr, remotePort, peer, unix := peerInfo(r.RemoteAddr, local)
-	if unix || trusted(peer, cfg.ForwardedAllow) {
-		p := fromProxyHeaders(r.Header, cfg.ForwardedAllow)
+	remoteAddr, remotePort, unix := peerInfo(r.RemoteAddr, local)
+	if proxyHdrs && (unix || trustedText(remoteAddr, cfg.ForwardedAllow)) {
+		p := fromProxyHeaders(&fwd, cfg.ForwardedAllow)
 		if p.addr != "" {
 			remoteAddr, remotePort = p.addr, p.port
 		}
@@ -66,10 +113,15 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 			scheme = p.proto
 		}
 		if p.host != "" {
-			host = p.host
+			hostValue, serverHost = p.host, p.host
 		}
 	}
-	serverName, serverPort := serverNamePort(host, scheme, local)
+	serverName, serverPort := serverNamePort(serverHost, scheme, local)
+	if hostValue != "" {
+		rank := headerRank[kHost-numCGIKeys]
+		present |= 1 << rank
+		values[rank] = hostValue
+	}
 
 	method := r.Method
 	if method == "" {
@@ -86,9 +138,9 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 		Var{keyPathInfo, pathInfo},
 		Var{keyQueryString, query},
 	)
-	if ct := r.Header["Content-Type"]; len(ct) > 0 {
+	if len(ctype) > 0 {
 		// The first, as Header.Get does; a joined list is no media type.
-		dst = append(dst, Var{keyContentType, ct[0]})
+		dst = append(dst, Var{keyContentType, ctype[0]})
 	}
 	// Unknown length (chunked, or HTTP/2 without content-length) means no
 	// CONTENT_LENGTH: the app reads wsgi.input to EOF (input_terminated).
@@ -109,28 +161,15 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 		Var{keyRequestURI, uri},
 		Var{keyURLScheme, scheme},
 	)
+	return appendHeaders(dst, present, &values, others)
+}
 
-	start := len(dst)
-	if host != "" {
-		dst = append(dst, Var{keyHost, host})
+// joinValues joins repeated header lines (allocating only then).
+func joinValues(vals []string, key string) string {
+	if len(vals) == 1 {
+		return vals[0]
 	}
-	for name, vals := range r.Header {
-		if len(vals) == 0 {
-			continue
-		}
-		key := headerKey(name)
-		switch key {
-		case "", keyHost, keyHTTPContentType, keyHTTPContentLength:
-			// Dropped, or carried by HTTP_HOST / CONTENT_* above.
-			continue
-		}
-		v := vals[0]
-		if len(vals) > 1 {
-			v = strings.Join(vals, listSep(key))
-		}
-		dst = append(dst, Var{key, v})
-	}
-	return sortHeaders(dst, start)
+	return strings.Join(vals, listSep(key))
 }
 
 // listSep is the separator for repeated header lines: "; " for Cookie
@@ -143,41 +182,61 @@ func listSep(key string) string {
 	return ", "
 }
 
-// sortHeaders sorts dst[start:] by key so the output does not depend on map
-// order, then merges entries with equal keys. Those arise only from
-// hand-built header maps holding two spellings of one name ("X-A", "x-a");
-// net/http's server canonicalises every name this package accepts.
-func sortHeaders(dst []Var, start int) []Var {
-	h := dst[start:]
-	if len(h) <= 24 {
-		// Insertion sort with inlined comparisons: for the usual ~10
-		// headers it costs half of slices.SortFunc, whose closure calls
-		// dominate at this size.
+// appendHeaders appends the HTTP_* entries sorted by key, so the output does
+// not depend on map order: the table keys in rank order straight from the
+// bitmask, merged with the sorted others.
+func appendHeaders(dst []Var, present uint64, values *[numHeaderKeys]string, others []Var) []Var {
+	sortVars(others)
+	start := len(dst)
+	for present != 0 {
+		rank := bits.TrailingZeros64(present)
+		key := rankedKeys[rank]
+		for len(others) > 0 && others[0].Key < key {
+			dst = appendOther(dst, start, others[0])
+			others = others[1:]
+		}
+		dst = append(dst, Var{key, values[rank]})
+		present &= present - 1
+	}
+	for _, v := range others {
+		dst = appendOther(dst, start, v)
+	}
+	return dst
+}
+
+// appendOther appends v, or joins it onto the previous entry when the key
+// is the same. Equal keys arise only from hand-built header maps holding
+// two spellings of one name ("X-A" and "x-a"); net/http's server
+// canonicalises every name this package accepts. A table key is never
+// equal to its predecessor, so only these entries need the check.
+func appendOther(dst []Var, start int, v Var) []Var {
+	if n := len(dst); n > start && dst[n-1].Key == v.Key {
+		dst[n-1].Value += listSep(v.Key) + v.Value
+		return dst
+	}
+	return append(dst, v)
+}
+
+// sortVars sorts by key, then value (which decides only between duplicate
+// keys, so that their merge order is deterministic).
+func sortVars(h []Var) {
+	if len(h) <= 12 {
+		// Insertion sort: uncommon headers are few, and this avoids
+		// slices.SortFunc's closure calls.
 		for i := 1; i < len(h); i++ {
 			for j := i; j > 0 && varLess(&h[j], &h[j-1]); j-- {
 				h[j], h[j-1] = h[j-1], h[j]
 			}
 		}
-	} else {
-		// pdqsort keeps a request with thousands of headers O(n log n).
-		slices.SortFunc(h, func(a, b Var) int {
-			if c := strings.Compare(a.Key, b.Key); c != 0 {
-				return c
-			}
-			return strings.Compare(a.Value, b.Value)
-		})
+		return
 	}
-	out := 0
-	for i := 0; i < len(h); i++ {
-		if out > 0 && h[out-1].Key == h[i].Key {
-			h[out-1].Value += listSep(h[i].Key) + h[i].Value
-			continue
+	// pdqsort keeps a request with thousands of headers O(n log n).
+	slices.SortFunc(h, func(a, b Var) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
 		}
-		h[out] = h[i]
-		out++
-	}
-	clear(h[out:]) // drop references held past the new length
-	return dst[:start+out]
+		return strings.Compare(a.Value, b.Value)
+	})
 }
 
 // varLess orders by key, then value (which only decides between the
@@ -292,30 +351,36 @@ func stripScriptName(path, scriptName string) string {
 }
 
 // peerInfo splits r.RemoteAddr into REMOTE_ADDR (no brackets) and
-// REMOTE_PORT and parses the peer IP for the trust check. A unix-socket
-// peer (the listener's local address is a unix address or, with no local
-// address in the context, RemoteAddr is "", "@..." or "/...") has
-// REMOTE_ADDR "" and no REMOTE_PORT: it has neither, and inventing
-// 127.0.0.1 would make it indistinguishable from a TCP client.
-func peerInfo(remote string, local net.Addr) (addr, port string, ip netip.Addr, unix bool) {
+// REMOTE_PORT. A unix-socket peer (the listener's local address is a unix
+// address or, with no local address in the context, RemoteAddr is "",
+// "@..." or "/...") has REMOTE_ADDR "" and no REMOTE_PORT: it has neither,
+// and inventing 127.0.0.1 would make it indistinguishable from a TCP client.
+func peerInfo(remote string, local net.Addr) (addr, port string, unix bool) {
 	if local != nil {
 		if n := local.Network(); n == "unix" || n == "unixpacket" {
-			return "", "", netip.Addr{}, true
+			return "", "", true
 		}
 	} else if remote == "" || remote[0] == '@' || remote[0] == '/' {
-		return "", "", netip.Addr{}, true
+		return "", "", true
 	}
 	j := strings.LastIndexByte(remote, ':')
 	if j < 0 || !isPort(remote[j+1:]) {
-		// Not host:port (a custom listener); pass it on, never trusted.
-		return remote, "", netip.Addr{}, false
+		// Not host:port (a custom listener); pass it on. It will not
+		// parse as an IP, so it is never trusted.
+		return remote, "", false
 	}
 	addr, port = remote[:j], remote[j+1:]
 	if len(addr) >= 2 && addr[0] == '[' && addr[len(addr)-1] == ']' {
 		addr = addr[1 : len(addr)-1]
 	}
-	ip, _ = netip.ParseAddr(addr) // invalid → untrusted
-	return addr, port, ip, false
+	return addr, port, false
+}
+
+// trustedText reports whether the peer address text is trusted. It is
+// parsed only here, when forwarding headers are present.
+func trustedText(addr string, allow []netip.Prefix) bool {
+	ip, err := netip.ParseAddr(addr)
+	return err == nil && trusted(ip, allow)
 }
 
 // serverNamePort derives SERVER_NAME and SERVER_PORT from the Host (as

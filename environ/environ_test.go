@@ -498,7 +498,8 @@ func TestHeaderKey(t *testing.T) {
 		"":                "",
 		"X Space":         "",
 		"X-\xe9":          "",
-		"Content-Type":    "HTTP_CONTENT_TYPE",
+		"Content-Type":    "",
+		"Content-Length":  "",
 		"X-Forwarded-For": "HTTP_X_FORWARDED_FOR",
 	} {
 		if got := headerKey(in); got != want {
@@ -512,8 +513,19 @@ func TestCommonHeaderTable(t *testing.T) {
 	// canonical name, and every known HTTP_ key must be reachable from it.
 	for _, k := range KnownKeys()[numCGIKeys:] {
 		name := http.CanonicalHeaderKey(strings.ReplaceAll(strings.TrimPrefix(k, "HTTP_"), "_", "-"))
-		if got := commonHeaderKey(name); got != k {
-			t.Errorf("commonHeaderKey(%q) = %q, want %q", name, got, k)
+		if got := commonHeader(name); got != KeyIndex(k) {
+			t.Errorf("commonHeader(%q) = %d, want %d", name, got, KeyIndex(k))
+		}
+		if got := uncommonHeaderKey(name); got != k {
+			t.Errorf("uncommonHeaderKey(%q) = %q, want %q", name, got, k)
+		}
+	}
+	if !slices.IsSorted(rankedKeys[:]) {
+		t.Error("rankedKeys not sorted")
+	}
+	for i, k := range knownKeys[numCGIKeys:] {
+		if rankedKeys[headerRank[i]] != k {
+			t.Errorf("rank of %q wrong", k)
 		}
 	}
 }

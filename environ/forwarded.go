@@ -1,7 +1,6 @@
 package environ
 
 import (
-	"net/http"
 	"net/netip"
 	"strings"
 )
@@ -14,21 +13,27 @@ type proxyInfo struct {
 	host       string // replaces HTTP_HOST, SERVER_NAME, SERVER_PORT
 }
 
+// proxyHeaders holds the header lines of the forwarding headers, as Build
+// finds them (canonical names only) while walking r.Header.
+type proxyHeaders struct {
+	forwarded, xff, xfp, xfh []string
+}
+
 // fromProxyHeaders reads the forwarding headers of a request whose peer is
 // trusted. RFC 7239 Forwarded, when present, is the sole source; otherwise
 // X-Forwarded-For/-Proto/-Host. Mixing the two would let a header the
 // proxy never touched fill a gap in the one it did set.
-func fromProxyHeaders(h http.Header, allow []netip.Prefix) proxyInfo {
-	if fw := h["Forwarded"]; hasContent(fw) {
-		return fromForwarded(fw, allow)
+func fromProxyHeaders(h *proxyHeaders, allow []netip.Prefix) proxyInfo {
+	if hasContent(h.forwarded) {
+		return fromForwarded(h.forwarded, allow)
 	}
 	var p proxyInfo
-	p.addr, p.port = clientFromXFF(h["X-Forwarded-For"], allow)
+	p.addr, p.port = clientFromXFF(h.xff, allow)
 	// Proto and Host take the right-most value: proxies usually overwrite
 	// these (nginx's $scheme, HAProxy set-header) and, when several are
 	// listed, only the last is known to come from our trusted peer.
-	p.proto = normProto(lastListElement(h["X-Forwarded-Proto"]))
-	if host := lastListElement(h["X-Forwarded-Host"]); validHost(host) {
+	p.proto = normProto(lastListElement(h.xfp))
+	if host := lastListElement(h.xfh); validHost(host) {
 		p.host = host
 	}
 	return p

@@ -122,14 +122,13 @@ func FuzzProxyHeaders(f *testing.F) {
 	f.Add("", "unknown,,", "HTTP, ftp", "a b")
 	allow, _ := ParseForwardedAllow("127.0.0.0/8, 10.0.0.0/8, ::1")
 	f.Fuzz(func(t *testing.T, fwd, xff, xfp, xfh string) {
-		h := http.Header{}
-		for k, v := range map[string]string{"Forwarded": fwd, "X-Forwarded-For": xff,
-			"X-Forwarded-Proto": xfp, "X-Forwarded-Host": xfh} {
-			if v != "" {
-				h[k] = strings.Split(v, "\n")
+		lines := func(v string) []string {
+			if v == "" {
+				return nil
 			}
+			return strings.Split(v, "\n")
 		}
-		p := fromProxyHeaders(h, allow)
+		p := fromProxyHeaders(&proxyHeaders{lines(fwd), lines(xff), lines(xfp), lines(xfh)}, allow)
 		if p.addr != "" {
 			if _, err := netip.ParseAddr(p.addr); err != nil {
 				t.Fatalf("addr %q: %v", p.addr, err)

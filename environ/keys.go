@@ -1,6 +1,9 @@
 package environ
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Indices into knownKeys. The order is part of the contract with the bridge
 // (it interns KnownKeys() once and looks entries up with KeyIndex), so only
@@ -200,6 +203,29 @@ var knownKeys = [numKnownKeys]string{
 // keys (everything Build emits that is not an HTTP_* header).
 const numCGIKeys = kURLScheme + 1
 
+// numHeaderKeys is how many HTTP_* keys the table holds. Build records
+// which of them a request has in a uint64, so there may be at most 64.
+const numHeaderKeys = numKnownKeys - numCGIKeys
+
+var _ [64 - numHeaderKeys]struct{} // compile-time check: numHeaderKeys <= 64
+
+// headerRank gives each table header key its position in sorted order
+// (indexed by knownKeys index - numCGIKeys), and rankedKeys is the inverse.
+// Build emits table headers by walking a bitmask of ranks, which is sorted
+// output without comparing strings.
+var (
+	headerRank [numHeaderKeys]uint8
+	rankedKeys [numHeaderKeys]string
+)
+
+func init() {
+	copy(rankedKeys[:], knownKeys[numCGIKeys:])
+	slices.Sort(rankedKeys[:])
+	for r, k := range rankedKeys {
+		headerRank[KeyIndex(k)-numCGIKeys] = uint8(r)
+	}
+}
+
 // KnownKeys returns the keys the bridge should intern once: every non-HTTP_
 // key Build can emit, then the HTTP_* keys of the most common request
 // headers. The order is stable across releases (entries are only appended),
@@ -332,102 +358,104 @@ func KeyIndex(key string) int {
 	return -1
 }
 
-// commonHeaderKey maps a canonical Go header name (textproto's
-// CanonicalMIMEHeaderKey form, which is how net/http stores request headers)
-// to its precomputed HTTP_* key, so the common headers cost no allocation.
-// It returns "" for any other name.
-func commonHeaderKey(name string) string {
+// commonHeader maps a canonical Go header name (textproto's
+// CanonicalMIMEHeaderKey form, in which net/http stores request headers) to
+// the index of its precomputed HTTP_* key in knownKeys, so the common
+// headers cost no allocation. Content-Type and Content-Length map to
+// kContentType and kContentLength (they become CONTENT_*, never HTTP_*).
+// Any other name gives -1.
+func commonHeader(name string) int {
 	switch name {
 	case "Host":
-		return keyHost
+		return kHost
 	case "User-Agent":
-		return keyUserAgent
+		return kUserAgent
 	case "Accept":
-		return keyAccept
+		return kAccept
 	case "Accept-Encoding":
-		return keyAcceptEncoding
+		return kAcceptEncoding
 	case "Accept-Language":
-		return keyAcceptLanguage
+		return kAcceptLanguage
 	case "Accept-Charset":
-		return keyAcceptCharset
+		return kAcceptCharset
 	case "Connection":
-		return keyConnection
+		return kConnection
 	case "Cookie":
-		return keyCookie
+		return kCookie
 	case "Referer":
-		return keyReferer
+		return kReferer
 	case "Origin":
-		return keyOrigin
+		return kOrigin
 	case "Authorization":
-		return keyAuthorization
+		return kAuthorization
 	case "Cache-Control":
-		return keyCacheControl
+		return kCacheControl
 	case "Pragma":
-		return keyPragma
+		return kPragma
 	case "Upgrade-Insecure-Requests":
-		return keyUpgradeInsecureRequests
+		return kUpgradeInsecureRequests
 	case "If-None-Match":
-		return keyIfNoneMatch
+		return kIfNoneMatch
 	case "If-Modified-Since":
-		return keyIfModifiedSince
+		return kIfModifiedSince
 	case "If-Match":
-		return keyIfMatch
+		return kIfMatch
 	case "If-Range":
-		return keyIfRange
+		return kIfRange
 	case "Range":
-		return keyRange
+		return kRange
 	case "X-Forwarded-For":
-		return keyXForwardedFor
+		return kXForwardedFor
 	case "X-Forwarded-Proto":
-		return keyXForwardedProto
+		return kXForwardedProto
 	case "X-Forwarded-Host":
-		return keyXForwardedHost
+		return kXForwardedHost
 	case "X-Forwarded-Port":
-		return keyXForwardedPort
+		return kXForwardedPort
 	case "Forwarded":
-		return keyForwarded
+		return kForwarded
 	case "X-Real-Ip":
-		return keyXRealIP
+		return kXRealIP
 	case "X-Requested-With":
-		return keyXRequestedWith
+		return kXRequestedWith
 	case "X-Request-Id":
-		return keyXRequestID
+		return kXRequestID
 	case "X-Csrftoken":
-		return keyXCSRFToken
+		return kXCSRFToken
 	case "Dnt":
-		return keyDNT
+		return kDNT
 	case "Sec-Fetch-Dest":
-		return keySecFetchDest
+		return kSecFetchDest
 	case "Sec-Fetch-Mode":
-		return keySecFetchMode
+		return kSecFetchMode
 	case "Sec-Fetch-Site":
-		return keySecFetchSite
+		return kSecFetchSite
 	case "Sec-Fetch-User":
-		return keySecFetchUser
+		return kSecFetchUser
 	case "Sec-Ch-Ua":
-		return keySecCHUA
+		return kSecCHUA
 	case "Sec-Ch-Ua-Mobile":
-		return keySecCHUAMobile
+		return kSecCHUAMobile
 	case "Sec-Ch-Ua-Platform":
-		return keySecCHUAPlatform
+		return kSecCHUAPlatform
 	case "Priority":
-		return keyPriority
+		return kPriority
 	case "Te":
-		return keyTE
+		return kTE
 	case "Expect":
-		return keyExpect
+		return kExpect
 	case "Upgrade":
-		return keyUpgrade
+		return kUpgrade
 	case "Keep-Alive":
-		return keyKeepAlive
+		return kKeepAlive
 	case "Via":
-		return keyVia
+		return kVia
 	case "Content-Type":
-		return keyHTTPContentType
+		return kContentType
 	case "Content-Length":
-		return keyHTTPContentLength
+		return kContentLength
 	}
-	return ""
+	return -1
 }
 
 // headerKey returns the CGI key for a request header name: "HTTP_" + the
@@ -435,11 +463,21 @@ func commonHeaderKey(name string) string {
 // must be dropped: one holding '_' (it would alias the '-' spelling, e.g.
 // X_Forwarded_For posing as X-Forwarded-For) or any byte other than ASCII
 // letters, digits and '-' (no CGI variable can spell it; nginx drops these
-// too). Only uncommon names allocate.
+// too), and for Content-Type and Content-Length. Only uncommon names
+// allocate. Build inlines this as commonHeader + uncommonHeaderKey.
 func headerKey(name string) string {
-	if k := commonHeaderKey(name); k != "" {
-		return k
+	switch k := commonHeader(name); {
+	case k < 0:
+		return uncommonHeaderKey(name)
+	case k < numCGIKeys:
+		return ""
+	default:
+		return knownKeys[k]
 	}
+}
+
+// uncommonHeaderKey is headerKey for a name commonHeader does not know.
+func uncommonHeaderKey(name string) string {
 	if name == "" {
 		return ""
 	}

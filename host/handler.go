@@ -21,7 +21,7 @@ const statusClientGone = 499
 
 // handler serves every request through the WSGI app.
 type handler struct {
-	pool         *pythonPool
+	python       *pythonSlots
 	envConfig    environ.Config
 	log          *Logger
 	access       *accessLog
@@ -82,11 +82,11 @@ func (h *handler) readSmallBody(j *job, r *http.Request) error {
 	return err
 }
 
-// dispatch hands j to a free Python thread and waits for it to finish.
-// It returns a status to answer with instead (503, or 0 when served).
+// dispatch waits for a free Python slot and runs j in it. It returns a
+// status to answer with instead (503, or 0 when served).
 func (h *handler) dispatch(j *job, r *http.Request) int {
 	select {
-	case h.pool.jobs <- j: // a thread was free
+	case h.python.free <- struct{}{}: // a slot was free
 	default:
 		if h.queued.Add(1) > h.maxQueued {
 			h.queued.Add(-1)
@@ -95,7 +95,7 @@ func (h *handler) dispatch(j *job, r *http.Request) int {
 		}
 		timer := time.NewTimer(h.queueTimeout)
 		select {
-		case h.pool.jobs <- j:
+		case h.python.free <- struct{}{}:
 			h.queued.Add(-1)
 			timer.Stop()
 		case <-timer.C:
@@ -108,7 +108,8 @@ func (h *handler) dispatch(j *job, r *http.Request) int {
 			return statusClientGone
 		}
 	}
-	<-j.done
+	h.python.run(j)
+	<-h.python.free
 	return 0
 }
 

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"fmt"
 	"runtime"
 	"sync"
 
@@ -9,8 +8,8 @@ import (
 	"github.com/gowsgi/gowsgi/pybridge"
 )
 
-// job is one request handed from a net/http handler goroutine to a Python
-// thread. Jobs are pooled: a request allocates none of this.
+// job is one request on its way through Python. Jobs are pooled: a
+// request allocates none of this.
 type job struct {
 	vars    []environ.Var
 	env     pybridge.PackedEnviron
@@ -18,55 +17,40 @@ type job struct {
 	stream  bool
 	x       exchange
 	outcome pybridge.Outcome
-	done    chan struct{}
 }
 
-var jobPool = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
+var jobPool = sync.Pool{New: func() any { return new(job) }}
 
-// pythonPool runs the Python threads. Each is a goroutine locked to its OS
-// thread for life, owning one PyThreadState made once (DESIGN §3): no
-// thread state is created per request and threading.local state (Django's
-// DB connections) survives between requests.
-type pythonPool struct {
-	jobs    chan *job
-	stopped sync.WaitGroup
+// pythonSlots bounds how many requests run Python at once (--threads) and
+// runs each one on the handler's own goroutine.
+//
+// Why not a pool of goroutines locked to their OS threads, fed over a
+// channel (the first design): that hand-off costs two OS thread switches
+// per request (the locked goroutine can only run on its own M, and the
+// handler must then be woken on another); docs/architecture.md has the
+// measurements. Instead
+// the handler locks itself to whatever OS thread it is on for the length
+// of the request, and that OS thread's Python thread state (made once, on
+// first use, and kept for the thread's life) serves it. threading.local
+// state such as Django's DB connections still survives between requests;
+// there is one per OS thread that has run Python, a few more than
+// --threads at most.
+type pythonSlots struct {
+	free chan struct{}
 }
 
-func startPythonPool(n int) (*pythonPool, error) {
-	// Unbuffered: a send succeeds only when a thread is free, so the wait
-	// for a thread happens (bounded) in the handler, see dispatch.
-	p := &pythonPool{jobs: make(chan *job)}
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		p.stopped.Add(1)
-		go p.run(errs)
-	}
-	for i := 0; i < n; i++ {
-		if err := <-errs; err != nil {
-			p.stop()
-			return nil, fmt.Errorf("start Python thread: %w", err)
-		}
-	}
-	return p, nil
+func newPythonSlots(n int) *pythonSlots {
+	return &pythonSlots{free: make(chan struct{}, n)}
 }
 
-func (p *pythonPool) run(started chan<- error) {
-	defer p.stopped.Done()
-	runtime.LockOSThread() // for life: the thread state belongs to this OS thread
-	t, err := pybridge.NewThread()
-	started <- err
+// run serves j in Python on the calling goroutine; the caller holds a slot.
+func (p *pythonSlots) run(j *job) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t, err := pybridge.CurrentThread()
 	if err != nil {
+		j.outcome = pybridge.Outcome{Failed: true, Err: err}
 		return
 	}
-	defer t.Close()
-	for j := range p.jobs {
-		j.outcome = t.Serve(&j.env, j.body, j.stream, &j.x)
-		j.done <- struct{}{}
-	}
-}
-
-// stop ends every Python thread once the jobs channel drains.
-func (p *pythonPool) stop() {
-	close(p.jobs)
-	p.stopped.Wait()
+	j.outcome = t.Serve(&j.env, j.body, j.stream, &j.x)
 }

@@ -66,19 +66,14 @@ func Run(cfg Config) error {
 	logger.Debugf("Python %s; sys.executable %s; sys.prefix %s; sys.base_prefix %s", strings.ReplaceAll(info.Version, "\n", " "), info.Executable, info.Prefix, info.BasePrefix)
 	logger.Debugf("sys.path %v", info.Path)
 
-	pool, err := startPythonPool(cfg.Threads)
-	if err != nil {
-		return err
-	}
 	access, err := openAccessLog(cfg.AccessLogFile)
 	if err != nil {
-		pool.stop()
-		return err
+		return &ConfigError{err}
 	}
 	defer access.close()
 
 	h := &handler{
-		pool:         pool,
+		python:       newPythonSlots(cfg.Threads),
 		envConfig:    envConfig,
 		log:          logger,
 		access:       access,
@@ -125,7 +120,6 @@ func Run(cfg Config) error {
 		_ = srv.Close()
 		return nil
 	}
-	pool.stop()
 	done := make(chan error, 1)
 	go func() { done <- interp.Stop() }()
 	select {

@@ -72,6 +72,9 @@ const char *gw_python_version(void);
 
 /* Python threads: one gw_thread per OS thread, made on that thread. */
 gw_thread *gw_thread_new(uintptr_t go_handle);
+/* gw_thread_current returns this OS thread's gw_thread, or NULL; its Go
+ * handle is stored in *go_handle. No Python call: no GIL needed. */
+gw_thread *gw_thread_current(uintptr_t *go_handle);
 void gw_thread_free(gw_thread *t);
 
 /* One request. env is the packed environ (see environ_pack.go); body is the

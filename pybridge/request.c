@@ -501,6 +501,12 @@ gw_thread *gw_thread_new(uintptr_t go_handle) {
     return t;
 }
 
+gw_thread *gw_thread_current(uintptr_t *go_handle) {
+    gw_thread *t = gw_current;
+    *go_handle = t ? t->go_handle : 0;
+    return t;
+}
+
 void gw_thread_free(gw_thread *t) {
     PyEval_RestoreThread(t->tstate);
     gw_close_and_drop(t);

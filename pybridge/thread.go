@@ -58,6 +58,20 @@ type Thread struct {
 	headersSent bool
 }
 
+// CurrentThread returns the Python thread of the calling OS thread, making
+// it on first use. The caller must hold runtime.LockOSThread for as long as
+// it uses the Thread. Thread states are made once per OS thread and kept:
+// never per request.
+func CurrentThread() (*Thread, error) {
+	var h C.uintptr_t
+	if C.gw_thread_current(&h) != nil {
+		if t := threadOf(h); t != nil {
+			return t, nil
+		}
+	}
+	return NewThread()
+}
+
 // NewThread makes a Python thread on the calling (locked) OS thread.
 func NewThread() (*Thread, error) {
 	t := &Thread{}

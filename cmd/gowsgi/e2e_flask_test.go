@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -23,6 +24,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -58,6 +61,47 @@ type flaskUploadResult struct {
 func flaskSHA256(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// headOnWire sends HEAD path on a raw connection and returns the response.
+// Go's client never reads a body after HEAD, so a server that wrongly sends
+// one would go unseen; here any byte that arrives after the head is an
+// error, and a GET of getPath on the same connection must still parse and
+// answer 200 (keep-alive survived the HEAD).
+func headOnWire(t *testing.T, s *testServer, path, getPath string) *http.Response {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", s.addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+	fmt.Fprintf(conn, "HEAD %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, s.addr)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodHead})
+	if err != nil {
+		t.Fatalf("HEAD %s: %v\nserver log:\n%s", path, err, s.stderr.String())
+	}
+	resp.Body.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if extra, _ := br.Peek(1); len(extra) > 0 {
+		n := br.Buffered()
+		b, _ := br.Peek(n)
+		t.Errorf("HEAD %s: %d+ bytes after the response head: %.100q", path, n, b)
+		return resp
+	}
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", getPath, s.addr)
+	next, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil {
+		t.Fatalf("GET %s after HEAD %s on one connection: %v", getPath, path, err)
+	}
+	_, err = io.Copy(io.Discard, next.Body)
+	next.Body.Close()
+	if err != nil || next.StatusCode != http.StatusOK {
+		t.Errorf("GET %s after HEAD %s: status %d, body error %v", getPath, path, next.StatusCode, err)
+	}
+	return resp
 }
 
 func TestFlask(t *testing.T) {
@@ -149,13 +193,13 @@ func TestFlask(t *testing.T) {
 	})
 
 	t.Run("FormPostURLEncoded", func(t *testing.T) {
-		form := url.Values{"name": {"Ann"}, "tag": {"x", "y"}}
+		form := url.Values{"name": {"Ann"}, "tag": {"x", "y"}, "city": {"Zürich €"}}
 		resp, body := s.do(t, http.MethodPost, "/form", strings.NewReader(form.Encode()),
 			"Content-Type", "application/x-www-form-urlencoded")
 		expectStatus(t, resp, body, http.StatusOK)
 		var got map[string]any
 		flaskDecode(t, body, &got)
-		want := map[string]any{"name": "Ann", "tag": []any{"x", "y"}}
+		want := map[string]any{"name": "Ann", "tag": []any{"x", "y"}, "city": "Zürich €"}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("form %v, want %v", got, want)
 		}
@@ -195,16 +239,29 @@ func TestFlask(t *testing.T) {
 		_, _ = fw.Write(content)
 		_ = mw.WriteField("after", "tail-field")
 		_ = mw.Close()
-		resp, body := s.do(t, http.MethodPost, "/upload", &buf, "Content-Type", mw.FormDataContentType())
-		expectStatus(t, resp, body, http.StatusOK)
-		var got flaskUploadResult
-		flaskDecode(t, body, &got)
-		f := got.Files["random.bin"]
-		if f.Field != "big" || f.Size != int64(len(content)) || f.SHA256 != flaskSHA256(content) {
-			t.Errorf("upload reported %+v, want field big, %d bytes, sha256 %s", f, len(content), flaskSHA256(content))
-		}
-		if got.Form["after"] != "tail-field" {
-			t.Errorf("form %v, want after=tail-field", got.Form)
+		payload := buf.Bytes()
+		want := flaskSHA256(content)
+		// Sized (Content-Length) and chunked (io.MultiReader hides the
+		// size, so the client sends Transfer-Encoding: chunked and Werkzeug
+		// relies on wsgi.input_terminated).
+		for _, tc := range []struct {
+			name string
+			body io.Reader
+		}{
+			{"ContentLength", bytes.NewReader(payload)},
+			{"Chunked", io.MultiReader(bytes.NewReader(payload))},
+		} {
+			resp, body := s.do(t, http.MethodPost, "/upload", tc.body, "Content-Type", mw.FormDataContentType())
+			expectStatus(t, resp, body, http.StatusOK)
+			var got flaskUploadResult
+			flaskDecode(t, body, &got)
+			f := got.Files["random.bin"]
+			if f.Field != "big" || f.Size != int64(len(content)) || f.SHA256 != want {
+				t.Errorf("%s: upload reported %+v, want field big, %d bytes, sha256 %s", tc.name, f, len(content), want)
+			}
+			if got.Form["after"] != "tail-field" {
+				t.Errorf("%s: form %v, want after=tail-field", tc.name, got.Form)
+			}
 		}
 	})
 
@@ -232,6 +289,12 @@ func TestFlask(t *testing.T) {
 		}
 		if !bytes.Contains(body, []byte("Request Entity Too Large")) {
 			t.Errorf("body is not Flask's 413 page: %.300q", body)
+		}
+		// 64 MiB that the app will never read must not be waited for: the
+		// server ends the connection after the answer.
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := conn.Read(make([]byte, 1)); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("after the 413: read %d bytes, %v; want the connection closed", n, err)
 		}
 	})
 
@@ -337,11 +400,52 @@ func TestFlask(t *testing.T) {
 			{"/api/items", 200}, {"/form", 200}, {"/stream", 200},
 			{"/redirect", 302}, {"/api/items/9999", 404},
 		} {
-			resp, body := s.do(t, http.MethodHead, tc.path, nil)
-			if resp.StatusCode != tc.status || len(body) != 0 {
-				t.Errorf("HEAD %s: status %d with %d body bytes, want %d and none",
-					tc.path, resp.StatusCode, len(body), tc.status)
+			resp := headOnWire(t, s, tc.path, "/api/items/1")
+			if resp.StatusCode != tc.status {
+				t.Errorf("HEAD %s: status %d, want %d", tc.path, resp.StatusCode, tc.status)
 			}
+		}
+	})
+
+	// Requests in parallel over the 4 Python threads, each checked.
+	t.Run("Concurrent", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make(chan string, 64)
+		for i := 0; i < 48; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				var req *http.Request
+				var want string
+				switch i % 3 {
+				case 0:
+					req, _ = http.NewRequest(http.MethodGet, s.url+"/api/items/1", nil)
+					want = `"name":"apple"`
+				case 1:
+					req, _ = http.NewRequest(http.MethodGet, s.url+"/stream", nil)
+					want = "line 9 GET\n"
+				case 2:
+					v := fmt.Sprintf("n%d", i)
+					req, _ = http.NewRequest(http.MethodPost, s.url+"/form", strings.NewReader("name="+v))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					want = fmt.Sprintf(`"name":"%s"`, v)
+				}
+				resp, err := testClient.Do(req)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || !bytes.Contains(body, []byte(want)) {
+					errs <- fmt.Sprintf("%s %s: %d %v %.200q, want %q", req.Method, req.URL.Path, resp.StatusCode, err, body, want)
+				}
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
 		}
 	})
 
