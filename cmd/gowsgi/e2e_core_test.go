@@ -484,3 +484,44 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 		t.Fatalf("still accepting after shutdown")
 	}
 }
+
+func TestContentLengthIsEnforced(t *testing.T) {
+	s := startApps(t, "errors:application")
+	t.Run("more bytes than declared are dropped", func(t *testing.T) {
+		conn := rawConn(t, s)
+		r := bufio.NewReader(conn)
+		// Two requests on one connection: the extra bytes must not leak
+		// into the second response.
+		fmt.Fprintf(conn, "GET /length-too-short HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+		for _, want := range []string{"12345", "ok"} {
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || string(body) != want {
+				t.Fatalf("body %q %v, want %q", body, err, want)
+			}
+		}
+		s.waitLog(t, "more body bytes than its Content-Length")
+	})
+	t.Run("fewer bytes than declared close the connection", func(t *testing.T) {
+		conn := rawConn(t, s)
+		fmt.Fprintf(conn, "GET /length-too-long HTTP/1.1\r\nHost: x\r\n\r\n")
+		data, err := io.ReadAll(conn) // returns at EOF: the server closed
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(data), "HTTP/1.1 200") || !strings.HasSuffix(string(data), "\r\n\r\n12345") {
+			t.Fatalf("got %q", data)
+		}
+	})
+	t.Run("close() raising is logged, the response stands", func(t *testing.T) {
+		resp, body := s.get(t, "/close-raises")
+		expectStatus(t, resp, body, 200)
+		if string(body) != "fine" {
+			t.Fatalf("body %q", body)
+		}
+		s.waitLog(t, "RuntimeError: close() failed on purpose")
+	})
+}

@@ -345,8 +345,37 @@ def r_input(environ, start_response, path):
     return _simple(start_response, path, "200 OK", data, "application/json")
 
 
+def r_length_too_short(environ, start_response, path):
+    """Declares 5 bytes, yields 10: the server must send only 5."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return Tracked(path, [b"12345", b"67890"])
+
+
+def r_length_too_long(environ, start_response, path):
+    """Declares 10 bytes, yields 5: the server must close the connection."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+    return Tracked(path, [b"12345"])
+
+
+class _CloseRaises:
+    def __iter__(self):
+        yield b"fine"
+
+    def close(self):
+        raise RuntimeError("close() failed on purpose")
+
+
+def r_close_raises(environ, start_response, path):
+    """The body is complete; close() raises: the response still stands."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return _CloseRaises()
+
+
 ROUTES = {
     "/ok": r_ok,
+    "/length-too-short": r_length_too_short,
+    "/length-too-long": r_length_too_long,
+    "/close-raises": r_close_raises,
     "/raise-before-start": r_raise_before_start,
     "/non-iterable": r_non_iterable,
     "/yield-str": r_yield_str,
