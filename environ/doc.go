@@ -13,7 +13,8 @@
 // What it does:
 //
 //   - PATH_INFO is the path from r.RequestURI percent-decoded to raw bytes
-//     ("%2F" becomes "/", as in gunicorn; an invalid escape stays literal).
+//     ("%2F" becomes "/", as in gunicorn; an invalid escape stays literal,
+//     though net/http already answers 400 to one in the path).
 //     With Config.ScriptName set, that prefix is removed when the path
 //     starts with it at a segment boundary; otherwise the path is kept
 //     whole and SCRIPT_NAME is still the configured prefix (a proxy may

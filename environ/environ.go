@@ -55,15 +55,15 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 	// small list of the others, so the output can be sorted cheaply and
 	// the proxy headers found without extra map lookups.
 	var (
-		present    uint64                // bit r: rankedKeys[r] is present
-		values     [numHeaderKeys]string // by rank
-		otherBuf   [16]Var
-		proxyHdrs  bool
-		fwd        proxyHeaders
-		ctype      []string
-		hostValue  = r.Host
-		scheme     = "http"
-		serverHost = r.Host
+		present   uint64                // bit r: rankedKeys[r] is present
+		values    [numHeaderKeys]string // by rank
+		otherBuf  [16]Var               // more uncommon headers than this cost one allocation
+		proxyHdrs bool
+		fwd       proxyHeaders
+		ctype     []string
+		hasLength bool
+		host      = r.Host
+		scheme    = "http"
 	)
 	others := otherBuf[:0]
 	for name, vals := range r.Header {
@@ -73,8 +73,13 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 		switch k := commonHeader(name); k {
 		case kContentType:
 			ctype = vals
-		case kContentLength, kHost:
-			// r.ContentLength is authoritative; HTTP_HOST comes from r.Host.
+		case kContentLength:
+			// r.ContentLength is authoritative; the header only says the
+			// client sent one (a GET without it gets no CONTENT_LENGTH,
+			// as under gunicorn).
+			hasLength = true
+		case kHost:
+			// HTTP_HOST comes from r.Host.
 		case -1:
 			key := uncommonHeaderKey(name)
 			switch key {
@@ -113,14 +118,14 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 			scheme = p.proto
 		}
 		if p.host != "" {
-			hostValue, serverHost = p.host, p.host
+			host = p.host
 		}
 	}
-	serverName, serverPort := serverNamePort(serverHost, scheme, local)
-	if hostValue != "" {
+	serverName, serverPort := serverNamePort(host, scheme, local)
+	if host != "" {
 		rank := headerRank[kHost-numCGIKeys]
 		present |= 1 << rank
-		values[rank] = hostValue
+		values[rank] = host
 	}
 
 	method := r.Method
@@ -144,7 +149,7 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 	}
 	// Unknown length (chunked, or HTTP/2 without content-length) means no
 	// CONTENT_LENGTH: the app reads wsgi.input to EOF (input_terminated).
-	if r.ContentLength >= 0 && len(r.TransferEncoding) == 0 {
+	if r.ContentLength > 0 || (r.ContentLength == 0 && hasLength && len(r.TransferEncoding) == 0) {
 		dst = append(dst, Var{keyContentLength, formatLength(r.ContentLength)})
 	}
 	dst = append(dst,
@@ -239,8 +244,7 @@ func sortVars(h []Var) {
 	})
 }
 
-// varLess orders by key, then value (which only decides between the
-// duplicate keys sortHeaders merges, so the merge order is deterministic).
+// varLess is sortVars' order for the insertion sort.
 func varLess(a, b *Var) bool {
 	if a.Key != b.Key {
 		return a.Key < b.Key
@@ -365,8 +369,8 @@ func peerInfo(remote string, local net.Addr) (addr, port string, unix bool) {
 	}
 	j := strings.LastIndexByte(remote, ':')
 	if j < 0 || !isPort(remote[j+1:]) {
-		// Not host:port (a custom listener); pass it on. It will not
-		// parse as an IP, so it is never trusted.
+		// Not host:port (a custom listener); pass it on as is. It is
+		// trusted only if it is a bare IP in the allow list.
 		return remote, "", false
 	}
 	addr, port = remote[:j], remote[j+1:]

@@ -32,7 +32,7 @@ func TestBuild(t *testing.T) {
 				"PATH_INFO":       "/hello/world",
 				"QUERY_STRING":    "a=1&b=%20x",
 				"CONTENT_TYPE":    absent,
-				"CONTENT_LENGTH":  "0",
+				"CONTENT_LENGTH":  absent, // no Content-Length header: none, as gunicorn
 				"SERVER_NAME":     "example.com",
 				"SERVER_PORT":     "80",
 				"SERVER_PROTOCOL": "HTTP/1.1",
@@ -484,6 +484,18 @@ func TestUnquotePath(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { unquotePath("/no/escapes/%zz") }); n != 0 {
 		t.Errorf("unquotePath without escapes allocates %v times", n)
+	}
+}
+
+// headerKey is Build's header-name mapping: "" means dropped.
+func headerKey(name string) string {
+	switch k := commonHeader(name); {
+	case k < 0:
+		return uncommonHeaderKey(name)
+	case k < numCGIKeys:
+		return "" // Content-Type, Content-Length
+	default:
+		return knownKeys[k]
 	}
 }
 

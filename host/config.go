@@ -21,6 +21,9 @@ type Config struct {
 	GracefulTimeout time.Duration // how long in-flight requests get on SIGTERM
 	LogLevel        string        // debug, info, warning, error, critical
 	AccessLogFile   string        // "" off, "-" stdout, else a file path
+	// ForwardedAllowIPs lists the peers whose X-Forwarded-* and Forwarded
+	// headers are trusted (gunicorn's syntax: IPs, CIDRs or "*").
+	ForwardedAllowIPs string
 
 	// QueueTimeout is how long a request waits for a free Python thread
 	// before it is answered 503; MaxQueued caps how many may wait.
@@ -31,12 +34,13 @@ type Config struct {
 // DefaultConfig returns the defaults of `gowsgi run`.
 func DefaultConfig() Config {
 	return Config{
-		Binds:           []string{"127.0.0.1:8000"},
-		Threads:         4,
-		GracefulTimeout: 30 * time.Second,
-		LogLevel:        "info",
-		QueueTimeout:    30 * time.Second,
-		MaxQueued:       4096,
+		Binds:             []string{"127.0.0.1:8000"},
+		Threads:           4,
+		GracefulTimeout:   30 * time.Second,
+		LogLevel:          "info",
+		ForwardedAllowIPs: "127.0.0.1,::1",
+		QueueTimeout:      30 * time.Second,
+		MaxQueued:         4096,
 	}
 }
 

@@ -43,7 +43,11 @@ func Run(cfg Config) error {
 			return &ConfigError{fmt.Errorf("--chdir: %w", err)}
 		}
 	}
-	envConfig := environ.Config{ScriptName: environ.NormalizeRootPath(cfg.RootPath)}
+	allow, err := environ.ParseForwardedAllow(cfg.ForwardedAllowIPs)
+	if err != nil {
+		return &ConfigError{fmt.Errorf("--forwarded-allow-ips: %w", err)}
+	}
+	envConfig := environ.Config{ScriptName: environ.NormalizeRootPath(cfg.RootPath), ForwardedAllow: allow}
 
 	// Bind before importing the app: a busy port fails fast and cheaply.
 	listeners, err := listenAll(cfg.Binds)

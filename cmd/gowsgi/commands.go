@@ -66,6 +66,7 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 	f.StringVar(&cfg.RootPath, "root-path", "", "mount point of the app, passed as SCRIPT_NAME")
 	f.DurationVar(&cfg.GracefulTimeout, "graceful-timeout", cfg.GracefulTimeout, "time in-flight requests get to finish after SIGTERM/SIGINT")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "error log level: debug, info, warning, error, critical")
+	f.StringVar(&cfg.ForwardedAllowIPs, "forwarded-allow-ips", cfg.ForwardedAllowIPs, "peers trusted to set X-Forwarded-*/Forwarded: IPs, CIDRs or *, comma-separated (unix-socket peers always)")
 	f.StringVar(&cfg.AccessLogFile, "access-logfile", "", "access log file, - for stdout (default off)")
 	return cmd
 }

@@ -525,3 +525,24 @@ func TestContentLengthIsEnforced(t *testing.T) {
 		s.waitLog(t, "RuntimeError: close() failed on purpose")
 	})
 }
+
+func TestForwardedHeadersOnlyFromTrustedPeers(t *testing.T) {
+	headers := []string{"X-Forwarded-For", "203.0.113.9, 127.0.0.1", "X-Forwarded-Proto", "https"}
+	envOf := func(s *testServer) map[string]any {
+		_, body := s.get(t, "/", headers...)
+		var env map[string]any
+		if err := json.Unmarshal(body, &env); err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	// The test client is 127.0.0.1, trusted by default.
+	env := envOf(startApps(t, "environ_dump:application"))
+	if env["REMOTE_ADDR"] != "203.0.113.9" || env["wsgi.url_scheme"] != "https" {
+		t.Errorf("trusted proxy: REMOTE_ADDR %v scheme %v", env["REMOTE_ADDR"], env["wsgi.url_scheme"])
+	}
+	env = envOf(startApps(t, "environ_dump:application", "--forwarded-allow-ips", "192.0.2.1"))
+	if env["REMOTE_ADDR"] != "127.0.0.1" || env["wsgi.url_scheme"] != "http" || env["HTTP_X_FORWARDED_FOR"] != "203.0.113.9, 127.0.0.1" {
+		t.Errorf("untrusted peer changed the environ: REMOTE_ADDR %v scheme %v XFF %v", env["REMOTE_ADDR"], env["wsgi.url_scheme"], env["HTTP_X_FORWARDED_FOR"])
+	}
+}
