@@ -34,7 +34,7 @@ func (x *exchange) reset(w http.ResponseWriter, r *http.Request, log *Logger) {
 }
 
 func (x *exchange) StartResponse(h *pybridge.Head) error {
-	head, err := applyHead(h.Status(), h.Each, x.w.Header())
+	head, err := applyHead(h, x.w.Header())
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/gowsgi/gowsgi/pybridge"
 )
 
 // responseHead is a status and header list an app sent, checked.
@@ -127,56 +129,58 @@ func canonicalKey(name []byte) string {
 
 // applyHead validates an app's status and headers and copies them into h.
 // Nothing is copied unless everything is valid.
-func applyHead(status []byte, each func(func(name, value []byte) bool), h http.Header) (responseHead, error) {
+func applyHead(head *pybridge.Head, h http.Header) (responseHead, error) {
 	rh := responseHead{contentLength: -1}
-	code, err := parseStatus(status)
+	code, err := parseStatus(head.Status())
 	if err != nil {
 		return rh, err
 	}
 	rh.code = code
-	each(func(name, value []byte) bool {
+	for it := head.Headers(); ; {
+		name, value, ok := it.Next()
+		if !ok {
+			break
+		}
 		if !isToken(name) {
-			err = fmt.Errorf("%w: header name %q is not a token", errInvalidHead, name)
-			return false
+			return rh, fmt.Errorf("%w: header name %q is not a token", errInvalidHead, name)
 		}
 		if !validValue(value) {
-			err = fmt.Errorf("%w: header %s value %q contains CR, LF or another control character", errInvalidHead, name, value)
-			return false
+			return rh, fmt.Errorf("%w: header %s value %q contains CR, LF or another control character", errInvalidHead, name, value)
 		}
-		return true
-	})
-	if err != nil {
-		return rh, err
 	}
-	each(func(name, value []byte) bool {
+	for it := head.Headers(); ; {
+		name, value, ok := it.Next()
+		if !ok {
+			break
+		}
 		key := canonicalKey(name)
 		if hopByHop(key) {
 			rh.dropped = append(rh.dropped, key)
-			return true
+			continue
 		}
 		if key == "Content-Length" {
 			n, perr := strconv.ParseInt(string(value), 10, 64)
-			if perr != nil || n < 0 {
-				err = fmt.Errorf("%w: Content-Length %q is not a non-negative integer", errInvalidHead, value)
-				return false
+			if perr != nil || !allDigits(value) || (rh.contentLength >= 0 && rh.contentLength != n) {
+				clear(h)
+				return rh, fmt.Errorf("%w: Content-Length %q is not one non-negative integer", errInvalidHead, value)
 			}
-			if rh.contentLength >= 0 && rh.contentLength != n {
-				err = fmt.Errorf("%w: two different Content-Length values", errInvalidHead)
-				return false
+			if rh.contentLength >= 0 {
+				continue // a repeat of the same value
 			}
 			rh.contentLength = n
 		}
 		h[key] = append(h[key], string(value))
-		return true
-	})
-	if err != nil {
-		for k := range h {
-			delete(h, k)
-		}
-		return rh, err
-	}
-	if rh.contentLength >= 0 {
-		h["Content-Length"] = []string{strconv.FormatInt(rh.contentLength, 10)}
 	}
 	return rh, nil
+}
+
+// allDigits: a Content-Length on the wire is 1*DIGIT ("+5" parses, but
+// is not valid HTTP).
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
 }

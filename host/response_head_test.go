@@ -9,9 +9,8 @@ import (
 )
 
 func applyPacked(status string, headers ...[2]string) (responseHead, http.Header, error) {
-	h := pybridge.NewHead(status, headers...)
 	out := http.Header{}
-	rh, err := applyHead(h.Status(), h.Each, out)
+	rh, err := applyHead(pybridge.NewHead(status, headers...), out)
 	return rh, out, err
 }
 
@@ -67,6 +66,7 @@ func TestApplyHeadRejects(t *testing.T) {
 		"non-token byte":      {"200 OK", [][2]string{{"X-\xe9", "1"}}},
 		"bad content-length":  {"200 OK", [][2]string{{"Content-Length", "12a"}}},
 		"negative length":     {"200 OK", [][2]string{{"Content-Length", "-1"}}},
+		"signed length":       {"200 OK", [][2]string{{"Content-Length", "+5"}}},
 		"conflicting lengths": {"200 OK", [][2]string{{"Content-Length", "1"}, {"Content-Length", "2"}}},
 	}
 	for name, c := range cases {

@@ -17,9 +17,13 @@ typedef struct {
     PyObject *stream_input;     /* support.stream_input                      */
     PyObject *file_wrapper;     /* support.FileWrapper (a class)             */
     PyObject *bytes_io;         /* io.BytesIO                                */
-    PyObject *empty_bytes;
-    PyObject *str_close, *str_sendfile_position, *str_write, *key_wsgi_input;
+    PyObject *str_close, *str_sendfile_position, *key_wsgi_input;
+    PyObject *empty_input;      /* support.empty_input: wsgi.input of bodiless requests */
     PyObject **known_keys; /* interned environ keys, indexed as in Go */
+    /* The last value str made for each known key: most values repeat from
+     * request to request (method, protocol, host, user agent, ...), and a
+     * str is immutable, so equal bytes reuse it instead of decoding. */
+    PyObject **value_cache;
     int known_count;
     PyThreadState *init_tstate;
 } gw_globals;
@@ -36,6 +40,8 @@ struct gw_thread {
 
     /* The request in flight (all strong references or NULL). */
     gw_start_response *start_response;
+    gw_start_response *spare_start_response; /* reused when nobody else holds it */
+    PyObject *write;  /* the write() callable start_response returns, one per thread */
     PyObject *result; /* what the app returned; close() is called on it */
     PyObject *iter;   /* iter(result) while streaming                   */
     PyObject *keep;   /* keeps the memory of the last result's iov alive */
@@ -53,6 +59,7 @@ struct gw_thread {
 
 struct gw_start_response {
     PyObject_HEAD
+    vectorcallfunc vectorcall;
     gw_thread *thread; /* NULL once the request is over */
     PyObject *status;  /* str, set by the first call   */
     PyObject *headers; /* list of (str, str)           */
@@ -63,6 +70,24 @@ extern PyTypeObject gw_start_response_type;
 
 /* The thread serving a request on this OS thread (threads are locked). */
 extern __thread gw_thread *gw_current;
+
+/* gw_new_write returns a new reference to the write() callable of t. */
+PyObject *gw_new_write(gw_thread *t);
+/* gw_new_start_response returns a new reference to a fresh start_response
+ * bound to t. */
+gw_start_response *gw_new_start_response(gw_thread *t);
+
+/* gw_lookup_attr: 1 and a new reference in *out when obj has the
+ * attribute, 0 (no exception) when it has not, -1 on error. Unlike
+ * PyObject_GetAttr it makes no AttributeError for a missing one, which
+ * costs a formatted message per request for a list body's close(). */
+static inline int gw_lookup_attr(PyObject *obj, PyObject *name, PyObject **out) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttr(obj, name, out);
+#else
+    return _PyObject_LookupAttr(obj, name, out);
+#endif
+}
 
 char *gw_take_error(void);
 /* Returns a new reference to the pending exception (cleared), or NULL. */

@@ -51,16 +51,29 @@ func (h *Head) Status() []byte {
 // Len is the number of headers.
 func (h *Head) Len() int { return h.count }
 
-// Each calls fn for every header in order until fn returns false. name and
+// Headers returns an iterator over the headers in order. It allocates
+// nothing (this runs on every request).
+func (h *Head) Headers() HeaderIter {
+	it := HeaderIter{h: h}
+	h.field(&it.off) // skip the status
+	return it
+}
+
+// HeaderIter walks a Head's headers; see Head.Headers.
+type HeaderIter struct {
+	h    *Head
+	off  int
+	done int
+}
+
+// Next returns the next header; ok is false after the last. name and
 // value view C memory: copy them to keep them.
-func (h *Head) Each(fn func(name, value []byte) bool) {
-	off := 0
-	h.field(&off) // status
-	for i := 0; i < h.count; i++ {
-		name := h.field(&off)
-		value := h.field(&off)
-		if !fn(name, value) {
-			return
-		}
+func (it *HeaderIter) Next() (name, value []byte, ok bool) {
+	if it.done >= it.h.count {
+		return nil, nil, false
 	}
+	it.done++
+	name = it.h.field(&it.off)
+	value = it.h.field(&it.off)
+	return name, value, true
 }

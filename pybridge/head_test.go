@@ -11,10 +11,13 @@ func TestHeadRoundTrip(t *testing.T) {
 		t.Fatalf("status %q len %d", h.Status(), h.Len())
 	}
 	var got [][2]string
-	h.Each(func(name, value []byte) bool {
+	for it := h.Headers(); ; {
+		name, value, ok := it.Next()
+		if !ok {
+			break
+		}
 		got = append(got, [2]string{string(name), string(value)})
-		return true
-	})
+	}
 	if len(got) != 2 || got[0] != [2]string{"Content-Type", "text/html"} || got[1] != [2]string{"X-Empty", ""} {
 		t.Fatalf("headers %q", got)
 	}
@@ -25,7 +28,11 @@ func TestHeadTruncatedDoesNotPanic(t *testing.T) {
 	for n := 0; n < len(h.raw); n++ {
 		cut := Head{raw: h.raw[:n], count: 1}
 		cut.Status()
-		cut.Each(func(_, _ []byte) bool { return true })
+		for it := cut.Headers(); ; {
+			if _, _, ok := it.Next(); !ok {
+				break
+			}
+		}
 	}
 }
 

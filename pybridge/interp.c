@@ -142,9 +142,10 @@ int gw_init(const char *program, const char *support_src,
     gw.app_load_error = PyDict_GetItemString(dict, "AppLoadError");
     gw.stream_input = PyDict_GetItemString(dict, "stream_input");
     gw.file_wrapper = PyDict_GetItemString(dict, "FileWrapper");
+    gw.empty_input = PyDict_GetItemString(dict, "empty_input");
     PyObject *errors = PyDict_GetItemString(dict, "errors");
     if (!gw.format_exception || !gw.app_load_error || !gw.stream_input ||
-        !gw.file_wrapper || !errors) {
+        !gw.file_wrapper || !gw.empty_input || !errors) {
         PyErr_SetString(PyExc_RuntimeError, "support.py lacks a required name");
         goto fail;
     }
@@ -152,6 +153,7 @@ int gw_init(const char *program, const char *support_src,
     Py_INCREF(gw.app_load_error);
     Py_INCREF(gw.stream_input);
     Py_INCREF(gw.file_wrapper);
+    Py_INCREF(gw.empty_input);
 
     PyObject *io = PyImport_ImportModule("io");
     if (io == NULL) {
@@ -162,19 +164,17 @@ int gw_init(const char *program, const char *support_src,
     if (gw.bytes_io == NULL) {
         goto fail;
     }
-    gw.empty_bytes = PyBytes_FromStringAndSize("", 0);
     gw.str_close = PyUnicode_InternFromString("close");
     gw.str_sendfile_position = PyUnicode_InternFromString("sendfile_position");
-    gw.str_write = PyUnicode_InternFromString("write");
     gw.key_wsgi_input = PyUnicode_InternFromString("wsgi.input");
-    if (!gw.empty_bytes || !gw.str_close || !gw.str_sendfile_position ||
-        !gw.str_write || !gw.key_wsgi_input) {
+    if (!gw.str_close || !gw.str_sendfile_position || !gw.key_wsgi_input) {
         goto fail;
     }
 
     gw.known_count = known_count;
     gw.known_keys = calloc((size_t)known_count, sizeof(PyObject *));
-    if (gw.known_keys == NULL) {
+    gw.value_cache = calloc((size_t)known_count, sizeof(PyObject *));
+    if (gw.known_keys == NULL || gw.value_cache == NULL) {
         PyErr_NoMemory();
         goto fail;
     }

@@ -145,14 +145,11 @@ static void gw_record_exception(gw_thread *t) {
 static void gw_close_and_drop(gw_thread *t) {
     if (t->result != NULL && !t->closed) {
         t->closed = 1;
-        PyObject *close = PyObject_GetAttr(t->result, gw.str_close);
-        if (close == NULL) {
-            if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
-                PyErr_Clear();
-            } else {
-                gw_record_exception(t);
-            }
-        } else {
+        PyObject *close = NULL;
+        int found = gw_lookup_attr(t->result, gw.str_close, &close);
+        if (found < 0) {
+            gw_record_exception(t);
+        } else if (found > 0) {
             PyObject *r = PyObject_CallNoArgs(close);
             Py_DECREF(close);
             if (r == NULL) {
@@ -163,9 +160,18 @@ static void gw_close_and_drop(gw_thread *t) {
     }
     Py_CLEAR(t->iter);
     Py_CLEAR(t->result);
-    if (t->start_response != NULL) {
-        t->start_response->thread = NULL;
-        Py_CLEAR(t->start_response);
+    gw_start_response *sr = t->start_response;
+    if (sr != NULL) {
+        t->start_response = NULL;
+        sr->thread = NULL;
+        Py_CLEAR(sr->status);
+        Py_CLEAR(sr->headers);
+        if (Py_REFCNT(sr) == 1 && t->spare_start_response == NULL) {
+            /* Nobody else kept it: the next request reuses it. */
+            t->spare_start_response = sr;
+        } else {
+            Py_DECREF(sr);
+        }
     }
 }
 
@@ -209,6 +215,22 @@ static int gw_headers_out(gw_thread *t, gw_result *out) {
 }
 
 /* ---- environ ----------------------------------------------------------- */
+
+/* Values longer than this are not cached (paths, cookies, URIs rarely
+ * repeat; short header values do). */
+#define GW_VALUE_CACHE_MAX 256
+
+/* gw_cached_value returns a new reference to the cached str for known key
+ * index when it holds exactly these latin-1 bytes, else NULL. */
+static PyObject *gw_cached_value(uint16_t index, const char *p, uint32_t n) {
+    PyObject *cached = gw.value_cache[index];
+    if (cached != NULL && PyUnicode_GET_LENGTH(cached) == (Py_ssize_t)n &&
+        PyUnicode_KIND(cached) == PyUnicode_1BYTE_KIND &&
+        memcmp(PyUnicode_1BYTE_DATA(cached), p, n) == 0) {
+        return Py_NewRef(cached);
+    }
+    return NULL;
+}
 
 /* gw_build_environ returns a new reference to the environ dict built from
  * Go's packed buffer: entries of [u16 key index | 0xFFFF, u32 len, key]
@@ -257,12 +279,18 @@ static PyObject *gw_build_environ(const char *p, size_t len) {
             Py_DECREF(key);
             goto malformed;
         }
-        PyObject *value = PyUnicode_DecodeLatin1(p, n, NULL);
-        p += n;
+        PyObject *value = index == 0xFFFF ? NULL : gw_cached_value(index, p, n);
         if (value == NULL) {
-            Py_DECREF(key);
-            goto fail;
+            value = PyUnicode_DecodeLatin1(p, n, NULL);
+            if (value == NULL) {
+                Py_DECREF(key);
+                goto fail;
+            }
+            if (index != 0xFFFF && n <= GW_VALUE_CACHE_MAX) {
+                Py_XSETREF(gw.value_cache[index], Py_NewRef(value));
+            }
         }
+        p += n;
         int rc = PyDict_SetItem(env, key, value);
         Py_DECREF(key);
         Py_DECREF(value);
@@ -283,8 +311,11 @@ static PyObject *gw_make_input(const char *body, size_t body_len, int body_mode)
     if (body_mode == GW_BODY_STREAM) {
         return PyObject_CallNoArgs(gw.stream_input);
     }
-    PyObject *bytes = body_len ? PyBytes_FromStringAndSize(body, (Py_ssize_t)body_len)
-                               : Py_NewRef(gw.empty_bytes);
+    if (body_len == 0) {
+        /* Stateless, so one object serves every bodiless request. */
+        return Py_NewRef(gw.empty_input);
+    }
+    PyObject *bytes = PyBytes_FromStringAndSize(body, (Py_ssize_t)body_len);
     if (bytes == NULL) {
         return NULL;
     }
@@ -330,6 +361,7 @@ static void gw_full(gw_thread *t, gw_result *out) {
     /* An exact list or tuple has no close() and nobody can change it under
      * us, so it keeps the bytes alive until Go has written them. */
     t->keep = Py_NewRef(seq);
+    t->closed = 1;
     out->kind = GW_FULL;
     out->iov = t->iov;
     out->iov_count = count;
@@ -425,15 +457,15 @@ void gw_request_start(gw_thread *t, const char *env, size_t env_len,
     }
     Py_DECREF(input);
 
-    gw_start_response *sr = PyObject_New(gw_start_response, &gw_start_response_type);
-    if (sr == NULL) {
+    gw_start_response *sr = t->spare_start_response;
+    if (sr != NULL) {
+        t->spare_start_response = NULL;
+        sr->thread = t;
+    } else if ((sr = gw_new_start_response(t)) == NULL) {
         Py_DECREF(environ);
         gw_fail(t, out);
         goto done;
     }
-    sr->thread = t;
-    sr->status = NULL;
-    sr->headers = NULL;
     t->start_response = sr;
 
     PyObject *args[2] = {environ, (PyObject *)sr};
@@ -496,6 +528,13 @@ gw_thread *gw_thread_new(uintptr_t go_handle) {
      * thread, so C extensions calling PyGILState_Ensure here find it
      * instead of making a second one. It stays for the thread's life. */
     t->gilstate = PyGILState_Ensure();
+    t->write = gw_new_write(t);
+    if (t->write == NULL) {
+        PyErr_Clear();
+        PyGILState_Release(t->gilstate);
+        free(t);
+        return NULL;
+    }
     gw_current = t;
     t->tstate = PyEval_SaveThread();
     return t;
@@ -511,6 +550,8 @@ void gw_thread_free(gw_thread *t) {
     PyEval_RestoreThread(t->tstate);
     gw_close_and_drop(t);
     Py_CLEAR(t->keep);
+    Py_CLEAR(t->spare_start_response);
+    Py_CLEAR(t->write);
     gw_current = NULL;
     PyGILState_Release(t->gilstate);
     free(t->headers);

@@ -36,15 +36,10 @@ static int sr_check_headers(PyObject *status, PyObject *headers) {
     return 0;
 }
 
-/* start_response(status, headers, exc_info=None) -> write.
- * Returns a new reference to the bound write method. */
-static PyObject *sr_call(gw_start_response *self, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"status", "response_headers", "exc_info", NULL};
-    PyObject *status, *headers, *exc_info = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", kwlist,
-                                     &status, &headers, &exc_info)) {
-        return NULL;
-    }
+/* sr_start is start_response(status, headers, exc_info).
+ * Returns a new reference to the thread's write callable. */
+static PyObject *sr_start(gw_start_response *self, PyObject *status, PyObject *headers,
+                          PyObject *exc_info) {
     gw_thread *t = self->thread;
     if (t == NULL) {
         PyErr_SetString(PyExc_RuntimeError,
@@ -83,15 +78,71 @@ static PyObject *sr_call(gw_start_response *self, PyObject *args, PyObject *kwar
     Py_INCREF(headers);
     Py_XSETREF(self->status, status);
     Py_XSETREF(self->headers, headers);
-    return PyObject_GetAttr((PyObject *)self, gw.str_write);
+    return Py_NewRef(t->write);
+}
+
+/* sr_vectorcall parses (status, response_headers, exc_info=None) without
+ * building an argument tuple: start_response runs on every request. */
+static PyObject *sr_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                               PyObject *kwnames) {
+    static const char *names[] = {"status", "response_headers", "exc_info"};
+    PyObject *argv[3] = {NULL, NULL, NULL};
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "start_response() takes at most 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        argv[i] = args[i];
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, j);
+        int slot = -1;
+        for (int k = 0; k < 3; k++) {
+            if (PyUnicode_CompareWithASCIIString(name, names[k]) == 0) {
+                slot = k;
+            }
+        }
+        if (slot < 0 || argv[slot] != NULL) {
+            PyErr_Format(PyExc_TypeError, "start_response() got an unexpected or repeated argument %R", name);
+            return NULL;
+        }
+        argv[slot] = args[nargs + j];
+    }
+    if (argv[0] == NULL || argv[1] == NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        "start_response() missing required argument 'status' or 'response_headers'");
+        return NULL;
+    }
+    return sr_start((gw_start_response *)callable, argv[0], argv[1],
+                    argv[2] ? argv[2] : Py_None);
+}
+
+gw_start_response *gw_new_start_response(gw_thread *t) {
+    gw_start_response *sr = PyObject_New(gw_start_response, &gw_start_response_type);
+    if (sr == NULL) {
+        return NULL;
+    }
+    sr->vectorcall = sr_vectorcall;
+    sr->thread = t;
+    sr->status = NULL;
+    sr->headers = NULL;
+    return sr;
 }
 
 /* write(data): the legacy imperative body API. Sends the headers if they
- * are not out yet, then the bytes, unbuffered, with the GIL released. */
-static PyObject *sr_write(gw_start_response *self, PyObject *data) {
-    gw_thread *t = self->thread;
+ * are not out yet, then the bytes, unbuffered, with the GIL released.
+ * One write callable per thread serves every request of that thread; its
+ * self is a capsule holding the gw_thread. */
+static PyObject *gw_write(PyObject *capsule, PyObject *data) {
+    gw_thread *t = PyCapsule_GetPointer(capsule, "gowsgi.thread");
     if (t == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "write() called after its request ended");
+        return NULL;
+    }
+    if (t->start_response == NULL || t->start_response->status == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "write() called outside a request or before start_response");
         return NULL;
     }
     if (!PyBytes_Check(data)) {
@@ -127,18 +178,27 @@ static PyObject *sr_write(gw_start_response *self, PyObject *data) {
     Py_RETURN_NONE;
 }
 
-static PyMethodDef sr_methods[] = {
-    {"write", (PyCFunction)sr_write, METH_O, "Write body bytes (PEP 3333 write())."},
-    {NULL, NULL, 0, NULL},
+static PyMethodDef gw_write_def = {
+    "write", (PyCFunction)gw_write, METH_O, "Write body bytes (PEP 3333 write()).",
 };
+
+PyObject *gw_new_write(gw_thread *t) {
+    PyObject *capsule = PyCapsule_New(t, "gowsgi.thread", NULL);
+    if (capsule == NULL) {
+        return NULL;
+    }
+    PyObject *write = PyCFunction_New(&gw_write_def, capsule);
+    Py_DECREF(capsule);
+    return write;
+}
 
 PyTypeObject gw_start_response_type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "_gowsgi.StartResponse",
     .tp_basicsize = sizeof(gw_start_response),
     .tp_dealloc = (destructor)sr_dealloc,
-    .tp_call = (ternaryfunc)sr_call,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_vectorcall_offset = offsetof(gw_start_response, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "start_response(status, response_headers, exc_info=None)",
-    .tp_methods = sr_methods,
 };

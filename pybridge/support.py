@@ -195,6 +195,29 @@ class _BodyRaw(io.RawIOBase):
         return read_body(buffer)
 
 
+class _EmptyInput:
+    """wsgi.input of a request without a body. It has no state, so one
+    object serves every such request (no io.BytesIO made per GET)."""
+
+    def read(self, size=-1):
+        return b""
+
+    def readline(self, size=-1):
+        return b""
+
+    def readlines(self, hint=-1):
+        return []
+
+    def __iter__(self):
+        return iter(())
+
+    def close(self):
+        pass
+
+
+empty_input = _EmptyInput()
+
+
 def stream_input():
     """wsgi.input for bodies Go did not read ahead (large or chunked)."""
     return io.BufferedReader(_BodyRaw(), 65536)
