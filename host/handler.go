@@ -31,7 +31,10 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	var start time.Time
+	if h.access != nil { // the clock read is for the access log only
+		start = time.Now()
+	}
 	j := jobPool.Get().(*job)
 	defer jobPool.Put(j)
 	j.x.reset(w, r, h.log)

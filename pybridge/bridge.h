@@ -75,6 +75,8 @@ gw_thread *gw_thread_new(uintptr_t go_handle);
 /* gw_thread_current returns this OS thread's gw_thread, or NULL; its Go
  * handle is stored in *go_handle. No Python call: no GIL needed. */
 gw_thread *gw_thread_current(uintptr_t *go_handle);
+/* gw_thread_result is where the request calls of t write their result. */
+gw_result *gw_thread_result(gw_thread *t);
 void gw_thread_free(gw_thread *t);
 
 /* One request. env is the packed environ (see environ_pack.go); body is the

@@ -55,6 +55,7 @@ struct gw_thread {
     struct iovec *iov;
     int iov_cap;
     char *error; /* malloc'd, freed at the next call */
+    gw_result out; /* Go reads the results of request calls here */
 };
 
 struct gw_start_response {

@@ -13,6 +13,10 @@ package pybridge
 #cgo pkg-config: python3-embed
 #cgo CFLAGS: -O2 -Wall -Wno-missing-braces
 #cgo LDFLAGS: -ldl
+#cgo noescape gw_thread_current
+#cgo nocallback gw_thread_current
+#cgo noescape gw_thread_result
+#cgo nocallback gw_thread_result
 #include "bridge.h"
 */
 import "C"

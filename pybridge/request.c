@@ -546,6 +546,8 @@ gw_thread *gw_thread_current(uintptr_t *go_handle) {
     return t;
 }
 
+gw_result *gw_thread_result(gw_thread *t) { return &t->out; }
+
 void gw_thread_free(gw_thread *t) {
     PyEval_RestoreThread(t->tstate);
     gw_close_and_drop(t);

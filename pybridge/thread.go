@@ -53,7 +53,7 @@ type Outcome struct {
 type Thread struct {
 	c           *C.gw_thread
 	handle      cgo.Handle
-	res         C.gw_result
+	res         *C.gw_result // C memory: cgo's pointer checks stay cheap
 	exchange    Exchange
 	headersSent bool
 }
@@ -81,6 +81,7 @@ func NewThread() (*Thread, error) {
 		t.handle.Delete()
 		return nil, errors.New("pybridge: out of memory creating a Python thread")
 	}
+	t.res = C.gw_thread_result(t.c)
 	return t, nil
 }
 
@@ -103,9 +104,9 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange)
 		mode = C.GW_BODY_STREAM
 	}
 	envBuf := env.Bytes()
-	C.gw_request_start(t.c, cPtr(envBuf), C.size_t(len(envBuf)), cPtr(body), C.size_t(len(body)), mode, &t.res)
+	C.gw_request_start(t.c, cPtr(envBuf), C.size_t(len(envBuf)), cPtr(body), C.size_t(len(body)), mode, t.res)
 	for {
-		r := &t.res
+		r := t.res
 		kind := r.kind
 		if r.error != nil {
 			text := C.GoStringN(r.error, C.int(r.error_len))
@@ -152,7 +153,7 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange)
 				t.finish(&o, kind)
 				return o
 			}
-			C.gw_request_next(t.c, &t.res)
+			C.gw_request_next(t.c, t.res)
 		case C.GW_FILE:
 			if err := sendFile(x, int(r.file_fd), int64(r.file_offset)); err != nil {
 				o.Failed, o.Err = true, err
@@ -172,7 +173,7 @@ func (t *Thread) finish(o *Outcome, kind C.int) {
 	if kind != C.GW_CHUNK && kind != C.GW_FILE {
 		return // GW_FULL, GW_END and GW_ERROR are closed by C already
 	}
-	C.gw_request_close(t.c, &t.res)
+	C.gw_request_close(t.c, t.res)
 	if t.res.error != nil {
 		o.Warning += C.GoStringN(t.res.error, C.int(t.res.error_len))
 	}
