@@ -16,9 +16,10 @@ import (
 // %(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
 // A nil *accessLog logs nothing.
 type accessLog struct {
-	mu  sync.Mutex
-	out *bufio.Writer
-	f   io.Closer
+	mu   sync.Mutex
+	out  *bufio.Writer
+	f    io.Closer
+	path string // "" for stdout
 }
 
 func openAccessLog(path string) (*accessLog, error) {
@@ -32,7 +33,24 @@ func openAccessLog(path string) (*accessLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open access log: %w", err)
 	}
-	return &accessLog{out: bufio.NewWriter(f), f: f}, nil
+	return &accessLog{out: bufio.NewWriter(f), f: f, path: path}, nil
+}
+
+// reopen closes and reopens the file, for logrotate (SIGUSR1).
+func (a *accessLog) reopen() error {
+	if a == nil || a.path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("reopen access log: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_ = a.out.Flush()
+	_ = a.f.Close()
+	a.out, a.f = bufio.NewWriter(f), f
+	return nil
 }
 
 func (a *accessLog) record(r *http.Request, status int, size int64, start time.Time) {

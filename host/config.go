@@ -25,6 +25,18 @@ type Config struct {
 	// headers are trusted (gunicorn's syntax: IPs, CIDRs or "*").
 	ForwardedAllowIPs string
 
+	// Worker processes (DESIGN §5): with more than one, or with any of
+	// the recycling limits, a Go-only master supervises them.
+	Workers           int
+	Timeout           time.Duration // worker silent or request stuck this long: SIGKILL (0 = off)
+	TimeoutSet        bool          // --timeout given explicitly: a master runs even for one worker
+	MaxRequests       int           // recycle a worker after this many requests (0 = never)
+	MaxRequestsJitter int           // plus rand(0..jitter)
+	MaxWorkerMemory   int64         // MB of RSS before a worker is recycled (0 = no limit)
+	WorkerLifetime    time.Duration // recycle a worker this old (0 = never)
+	RequestTimeout    time.Duration // raise RequestTimeout in a request running Python this long (0 = off)
+	PidFile           string
+
 	// QueueTimeout is how long a request waits for a free Python thread
 	// before it is answered 503; MaxQueued caps how many may wait.
 	QueueTimeout time.Duration
@@ -39,6 +51,8 @@ func DefaultConfig() Config {
 		GracefulTimeout:   30 * time.Second,
 		LogLevel:          "info",
 		ForwardedAllowIPs: "127.0.0.1,::1",
+		Workers:           1,
+		Timeout:           30 * time.Second,
 		QueueTimeout:      30 * time.Second,
 		MaxQueued:         4096,
 	}
@@ -58,10 +72,26 @@ func (c *Config) Validate() error {
 	if c.GracefulTimeout < 0 {
 		return fmt.Errorf("--graceful-timeout %s: must not be negative", c.GracefulTimeout)
 	}
+	switch {
+	case c.Workers < 1 || c.Workers > 1024:
+		return fmt.Errorf("--workers %d: must be between 1 and 1024", c.Workers)
+	case c.Timeout < 0, c.RequestTimeout < 0, c.WorkerLifetime < 0:
+		return fmt.Errorf("--timeout, --request-timeout and --worker-lifetime must not be negative")
+	case c.MaxRequests < 0 || c.MaxRequestsJitter < 0 || c.MaxWorkerMemory < 0:
+		return fmt.Errorf("--max-requests, --max-requests-jitter and --max-worker-memory must not be negative")
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
 	return nil
+}
+
+// NeedsMaster says whether a supervising master process runs: for several
+// workers, or for a feature only a master provides. One worker and none of
+// those keep the simple single-process mode.
+func (c *Config) NeedsMaster() bool {
+	return c.Workers > 1 || c.MaxRequests > 0 || c.MaxWorkerMemory > 0 ||
+		c.WorkerLifetime > 0 || c.TimeoutSet
 }
 
 // ConfigError is a setting that cannot work (a missing virtualenv, a bad

@@ -27,6 +27,9 @@ type exchange struct {
 	headerWritten bool
 	written       int64
 	log           *Logger
+	// timedOut: the request ran past --request-timeout and was
+	// interrupted; its response is replaced with a 504 if still possible.
+	timedOut bool
 }
 
 func (x *exchange) reset(w http.ResponseWriter, r *http.Request, log *Logger) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -28,9 +29,11 @@ type handler struct {
 	queueTimeout time.Duration
 	maxQueued    int64
 	queued       atomic.Int64
+	served       atomic.Int64 // requests answered, for the master's --max-requests
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.served.Add(1)
 	var start time.Time
 	if h.access != nil { // the clock read is for the access log only
 		start = time.Now()
@@ -88,8 +91,9 @@ func (h *handler) readSmallBody(j *job, r *http.Request) error {
 // dispatch waits for a free Python slot and runs j in it. It returns a
 // status to answer with instead (503, or 0 when served).
 func (h *handler) dispatch(j *job, r *http.Request) int {
+	var s *slot
 	select {
-	case h.python.free <- struct{}{}: // a slot was free
+	case s = <-h.python.free: // a slot was free
 	default:
 		if h.queued.Add(1) > h.maxQueued {
 			h.queued.Add(-1)
@@ -98,7 +102,7 @@ func (h *handler) dispatch(j *job, r *http.Request) int {
 		}
 		timer := time.NewTimer(h.queueTimeout)
 		select {
-		case h.python.free <- struct{}{}:
+		case s = <-h.python.free:
 			h.queued.Add(-1)
 			timer.Stop()
 		case <-timer.C:
@@ -111,8 +115,8 @@ func (h *handler) dispatch(j *job, r *http.Request) int {
 			return statusClientGone
 		}
 	}
-	h.python.run(j)
-	<-h.python.free
+	h.python.run(s, j)
+	h.python.free <- s
 	return 0
 }
 
@@ -126,6 +130,12 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start t
 		h.log.Errorf("Error closing the response of %s %s\n%s", r.Method, r.URL.RequestURI(), o.Warning)
 	}
 	switch {
+	case j.x.timedOut && !j.x.headerWritten:
+		// The app ran past --request-timeout; whatever it answered (or
+		// raised) instead is replaced before a byte went out.
+		h.log.Errorf("Request %s %s ran past --request-timeout; answered 504", r.Method, r.URL.RequestURI())
+		writeStatus(w, http.StatusGatewayTimeout)
+		h.access.record(r, http.StatusGatewayTimeout, 0, start)
 	case !o.Failed:
 		j.x.finish()
 		h.access.record(r, j.x.head.code, j.x.written, start)
@@ -136,7 +146,7 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start t
 		if o.Err != nil {
 			h.log.Errorf("Error handling request %s %s: %v", r.Method, r.URL.RequestURI(), o.Err)
 		}
-		writeInternalError(w)
+		writeStatus(w, http.StatusInternalServerError)
 		h.access.record(r, http.StatusInternalServerError, 0, start)
 	default:
 		// Headers are out: the only honest signal left is a cut connection
@@ -149,13 +159,14 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start t
 	}
 }
 
-func writeInternalError(w http.ResponseWriter) {
+// writeStatus answers with a plain-text status page, dropping whatever
+// headers the app had set.
+func writeStatus(w http.ResponseWriter, code int) {
+	text := http.StatusText(code)
 	hdr := w.Header()
-	for k := range hdr {
-		delete(hdr, k)
-	}
+	clear(hdr)
 	hdr.Set("Content-Type", "text/plain; charset=utf-8")
-	hdr.Set("Content-Length", "21")
-	w.WriteHeader(http.StatusInternalServerError)
-	_, _ = io.WriteString(w, "Internal Server Error")
+	hdr.Set("Content-Length", strconv.Itoa(len(text)))
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, text)
 }

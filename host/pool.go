@@ -3,6 +3,7 @@ package host
 import (
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/gowsgi/gowsgi/environ"
 	"github.com/gowsgi/gowsgi/pybridge"
@@ -28,23 +29,44 @@ var jobPool = sync.Pool{New: func() any { return new(job) }}
 // channel (the first design): that hand-off costs two OS thread switches
 // per request (the locked goroutine can only run on its own M, and the
 // handler must then be woken on another); docs/architecture.md has the
-// measurements. Instead
-// the handler locks itself to whatever OS thread it is on for the length
-// of the request, and that OS thread's Python thread state (made once, on
-// first use, and kept for the thread's life) serves it. threading.local
-// state such as Django's DB connections still survives between requests;
-// there is one per OS thread that has run Python, a few more than
-// --threads at most.
+// measurements. Instead the handler locks itself to whatever OS thread it
+// is on for the length of the request, and that OS thread's Python thread
+// state (made once, on first use, and kept for the thread's life) serves
+// it. threading.local state such as Django's DB connections still survives
+// between requests; there is one per OS thread that has run Python, a few
+// more than --threads at most.
 type pythonSlots struct {
-	free chan struct{}
+	free  chan *slot
+	all   []*slot
+	track bool // record what each slot runs (timeouts and heartbeats need it)
 }
 
-func newPythonSlots(n int) *pythonSlots {
-	return &pythonSlots{free: make(chan struct{}, n)}
+// slot is one of the --threads places a request can run Python in. While
+// tracking is on it says which request it runs, for the request timeout
+// and the worker heartbeat.
+type slot struct {
+	mu          sync.Mutex
+	busy        bool
+	method      string
+	path        string
+	start       time.Time
+	thread      *pybridge.Thread
+	seq         uint64
+	interrupted bool
 }
 
-// run serves j in Python on the calling goroutine; the caller holds a slot.
-func (p *pythonSlots) run(j *job) {
+func newPythonSlots(n int, track bool) *pythonSlots {
+	p := &pythonSlots{free: make(chan *slot, n), track: track}
+	for i := 0; i < n; i++ {
+		s := &slot{}
+		p.all = append(p.all, s)
+		p.free <- s
+	}
+	return p
+}
+
+// run serves j in Python on the calling goroutine, in slot s.
+func (p *pythonSlots) run(s *slot, j *job) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	t, err := pybridge.CurrentThread()
@@ -52,5 +74,54 @@ func (p *pythonSlots) run(j *job) {
 		j.outcome = pybridge.Outcome{Failed: true, Err: err}
 		return
 	}
+	if p.track {
+		s.mu.Lock()
+		s.busy, s.method, s.path, s.start = true, j.x.r.Method, j.x.r.URL.Path, time.Now()
+		s.thread, s.seq, s.interrupted = t, t.NextRequest(), false
+		s.mu.Unlock()
+	}
 	j.outcome = t.Serve(&j.env, j.body, j.stream, &j.x)
+	if p.track {
+		s.mu.Lock()
+		j.x.timedOut = s.interrupted
+		s.busy, s.thread = false, nil
+		s.mu.Unlock()
+	}
+}
+
+// busySlot describes a request running in a slot.
+type busySlot struct {
+	method, path string
+	age          time.Duration
+}
+
+// oldest returns the longest-running request, if any.
+func (p *pythonSlots) oldest(now time.Time) (busySlot, bool) {
+	var best busySlot
+	found := false
+	for _, s := range p.all {
+		s.mu.Lock()
+		if s.busy && (!found || now.Sub(s.start) > best.age) {
+			best, found = busySlot{s.method, s.path, now.Sub(s.start)}, true
+		}
+		s.mu.Unlock()
+	}
+	return best, found
+}
+
+// interruptOverdue raises RequestTimeout in every request that has run
+// Python longer than limit, once each; it returns what it interrupted.
+func (p *pythonSlots) interruptOverdue(now time.Time, limit time.Duration) []busySlot {
+	var hit []busySlot
+	for _, s := range p.all {
+		s.mu.Lock()
+		if s.busy && !s.interrupted && now.Sub(s.start) > limit {
+			if s.thread.Interrupt(s.seq) {
+				s.interrupted = true
+				hit = append(hit, busySlot{s.method, s.path, now.Sub(s.start)})
+			}
+		}
+		s.mu.Unlock()
+	}
+	return hit
 }

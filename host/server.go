@@ -24,6 +24,9 @@ const finalizeTimeout = 5 * time.Second
 
 // Run serves cfg.App until SIGTERM or SIGINT, then stops accepting, lets
 // in-flight requests finish within cfg.GracefulTimeout and returns nil.
+// It runs one of three roles: a worker (started by a master, see
+// worker.go), a master (master.go, when cfg.NeedsMaster), or, by default,
+// a single process that binds and serves itself.
 // A *pybridge.LoadError means the app could not be imported.
 func Run(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
@@ -31,7 +34,32 @@ func Run(cfg Config) error {
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	logger := NewLogger(os.Stderr, level)
+	if w, ok, err := workerFromEnvironment(); err != nil {
+		return err
+	} else if ok {
+		return serve(cfg, logger, w.listeners, w)
+	}
+	if cfg.NeedsMaster() {
+		return runMaster(cfg, logger)
+	}
+	// Bind before importing the app: a busy port fails fast and cheaply.
+	listeners, err := listenAll(cfg.Binds)
+	if err != nil {
+		return err
+	}
+	removePid, err := writePidFile(cfg.PidFile)
+	if err != nil {
+		closeAll(listeners)
+		return err
+	}
+	defer removePid()
+	return serve(cfg, logger, listeners, nil)
+}
 
+// serve imports the app and serves it on listeners until a stop signal.
+// w is the link to the master when this process is a worker, else nil.
+func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) error {
+	defer closeAll(listeners)
 	// The venv is relative to where gowsgi was started; --pythonpath
 	// entries to --chdir, as gunicorn does.
 	program, err := pythonProgram(cfg.Virtualenv)
@@ -49,20 +77,14 @@ func Run(cfg Config) error {
 	}
 	envConfig := environ.Config{ScriptName: environ.NormalizeRootPath(cfg.RootPath), ForwardedAllow: allow}
 
-	// Bind before importing the app: a busy port fails fast and cheaply.
-	listeners, err := listenAll(cfg.Binds)
-	if err != nil {
-		return err
-	}
-	defer closeAll(listeners)
-
 	interp, info, err := pybridge.Start(pybridge.Config{
-		Program:     program,
-		PythonPath:  cfg.PythonPath,
-		App:         cfg.App,
-		KnownKeys:   environ.KnownKeys(),
-		Multithread: cfg.Threads > 1,
-		ErrorLog:    func(msg string) { logger.Errorf("%s", msg) },
+		Program:      program,
+		PythonPath:   cfg.PythonPath,
+		App:          cfg.App,
+		KnownKeys:    environ.KnownKeys(),
+		Multithread:  cfg.Threads > 1,
+		Multiprocess: w != nil,
+		ErrorLog:     func(msg string) { logger.Errorf("%s", msg) },
 	})
 	if err != nil {
 		return err
@@ -77,7 +99,8 @@ func Run(cfg Config) error {
 	defer access.close()
 
 	h := &handler{
-		python:       newPythonSlots(cfg.Threads),
+		// Slots record their requests when something watches them.
+		python:       newPythonSlots(cfg.Threads, w != nil || cfg.RequestTimeout > 0),
 		envConfig:    envConfig,
 		log:          logger,
 		access:       access,
@@ -92,19 +115,57 @@ func Run(cfg Config) error {
 	}
 	serveErr := make(chan error, len(listeners))
 	for _, ln := range listeners {
-		logger.Infof("Listening at: http://%s (%d)", ln.Addr(), os.Getpid())
 		go func(ln net.Listener) { serveErr <- srv.Serve(ln) }(ln)
 	}
-	logger.Infof("Serving %s with %d Python threads (Python %s)", cfg.App, cfg.Threads, strings.Fields(info.Version)[0])
+	if w != nil {
+		logger.Infof("Booting worker with pid: %d", os.Getpid())
+	} else {
+		// Only now: a failed import must leave its one error line alone.
+		for _, ln := range listeners {
+			logger.Infof("Listening at: http://%s (%d)", ln.Addr(), os.Getpid())
+		}
+		logger.Infof("Serving %s with %d Python threads (Python %s)", cfg.App, cfg.Threads, strings.Fields(info.Version)[0])
+	}
 
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	if cfg.RequestTimeout > 0 {
+		go watchRequestTimeout(h.python, cfg.RequestTimeout, logger, stopWatch)
+	}
+	masterGone := make(chan struct{})
+	if w != nil {
+		go w.heartbeat(h, stopWatch, masterGone)
+	}
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1)
 	defer signal.Stop(signals)
-	select {
-	case sig := <-signals:
-		logger.Infof("Handling signal: %s; finishing in-flight requests (up to %s)", sig, cfg.GracefulTimeout)
-	case err := <-serveErr:
-		logger.Errorf("serve: %v", err)
+wait:
+	for {
+		select {
+		case sig := <-signals:
+			switch sig {
+			case syscall.SIGUSR1:
+				logger.Infof("Handling signal: %s; reopening log files", sig)
+				if err := access.reopen(); err != nil {
+					logger.Errorf("%v", err)
+				}
+				continue
+			case syscall.SIGQUIT:
+				// Fast stop: the master wants this worker gone now.
+				logger.Infof("Handling signal: %s; stopping now", sig)
+				_ = srv.Close()
+				return nil
+			}
+			logger.Infof("Handling signal: %s; finishing in-flight requests (up to %s)", sig, cfg.GracefulTimeout)
+			break wait
+		case <-masterGone:
+			logger.Warningf("the master process is gone; stopping")
+			break wait
+		case err := <-serveErr:
+			logger.Errorf("serve: %v", err)
+			break wait
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
@@ -136,6 +197,34 @@ func Run(cfg Config) error {
 	}
 	logger.Infof("Shutdown complete")
 	return nil
+}
+
+// watchRequestTimeout interrupts requests that run Python past limit.
+func watchRequestTimeout(p *pythonSlots, limit time.Duration, logger *Logger, stop <-chan struct{}) {
+	tick := time.NewTicker(min(limit/4, 250*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			for _, b := range p.interruptOverdue(now, limit) {
+				logger.Warningf("Request %s %s has run %s, past --request-timeout %s: raising RequestTimeout in it", b.method, b.path, b.age.Round(time.Millisecond), limit)
+			}
+		}
+	}
+}
+
+// writePidFile writes this process's pid to path ("" = none) and returns
+// the function that removes it again.
+func writePidFile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+		return nil, &ConfigError{fmt.Errorf("--pid: %w", err)}
+	}
+	return func() { _ = os.Remove(path) }, nil
 }
 
 // pythonProgram picks the python executable Python locates itself from:

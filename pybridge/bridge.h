@@ -81,9 +81,14 @@ void gw_thread_free(gw_thread *t);
 
 /* One request. env is the packed environ (see environ_pack.go); body is the
  * pre-read body for GW_BODY_MEMORY. */
-void gw_request_start(gw_thread *t, const char *env, size_t env_len,
+void gw_request_start(gw_thread *t, uint64_t seq, const char *env, size_t env_len,
                       const char *body, size_t body_len, int body_mode,
                       gw_result *out);
+/* gw_interrupt raises _gowsgi.RequestTimeout in t's Python code if t is
+ * still running request seq; returns 1 if it did. Any thread may call it:
+ * it takes the GIL itself. The exception fires at the next bytecode, so
+ * code blocked inside C (time.sleep, a socket read) is not interrupted. */
+int gw_interrupt(gw_thread *t, uint64_t seq);
 void gw_request_next(gw_thread *t, gw_result *out);
 /* gw_request_close calls the iterable's close() if not yet called and drops
  * every reference the request holds. Always safe to call. */

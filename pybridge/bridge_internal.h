@@ -19,6 +19,7 @@ typedef struct {
     PyObject *bytes_io;         /* io.BytesIO                                */
     PyObject *str_close, *str_sendfile_position, *key_wsgi_input;
     PyObject *empty_input;      /* support.empty_input: wsgi.input of bodiless requests */
+    PyObject *request_timeout;  /* support.RequestTimeout, raised by gw_interrupt */
     PyObject **known_keys; /* interned environ keys, indexed as in Go */
     /* The last value str made for each known key: most values repeat from
      * request to request (method, protocol, host, user agent, ...), and a
@@ -37,6 +38,10 @@ struct gw_thread {
     uintptr_t go_handle; /* cgo.Handle of the Go-side thread, for callbacks */
     PyThreadState *tstate;
     PyGILState_STATE gilstate;
+    unsigned long ident; /* PyThread_get_thread_ident() of the OS thread */
+    uint64_t seq;        /* the request being served, numbered by Go */
+    int in_request;      /* Python is still busy with request seq */
+    int interrupted;     /* an async RequestTimeout was set for this thread */
 
     /* The request in flight (all strong references or NULL). */
     gw_start_response *start_response;

@@ -143,9 +143,10 @@ int gw_init(const char *program, const char *support_src,
     gw.stream_input = PyDict_GetItemString(dict, "stream_input");
     gw.file_wrapper = PyDict_GetItemString(dict, "FileWrapper");
     gw.empty_input = PyDict_GetItemString(dict, "empty_input");
+    gw.request_timeout = PyDict_GetItemString(dict, "RequestTimeout");
     PyObject *errors = PyDict_GetItemString(dict, "errors");
     if (!gw.format_exception || !gw.app_load_error || !gw.stream_input ||
-        !gw.file_wrapper || !gw.empty_input || !errors) {
+        !gw.file_wrapper || !gw.empty_input || !gw.request_timeout || !errors) {
         PyErr_SetString(PyExc_RuntimeError, "support.py lacks a required name");
         goto fail;
     }
@@ -154,6 +155,7 @@ int gw_init(const char *program, const char *support_src,
     Py_INCREF(gw.stream_input);
     Py_INCREF(gw.file_wrapper);
     Py_INCREF(gw.empty_input);
+    Py_INCREF(gw.request_timeout);
 
     PyObject *io = PyImport_ImportModule("io");
     if (io == NULL) {

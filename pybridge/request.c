@@ -142,7 +142,18 @@ static void gw_record_exception(gw_thread *t) {
 
 /* gw_close_and_drop calls close() on the app's iterable, once, and drops
  * every reference of the request except t->keep (the body being written). */
+/* gw_clear_interrupt drops a RequestTimeout that was set but has not
+ * fired (the request ended first), so it cannot hit the next request. */
+static void gw_clear_interrupt(gw_thread *t) {
+    if (t->interrupted) {
+        PyThreadState_SetAsyncExc(t->ident, NULL);
+        t->interrupted = 0;
+    }
+}
+
 static void gw_close_and_drop(gw_thread *t) {
+    t->in_request = 0;
+    gw_clear_interrupt(t);
     if (t->result != NULL && !t->closed) {
         t->closed = 1;
         PyObject *close = NULL;
@@ -435,13 +446,15 @@ static int gw_try_file(gw_thread *t, gw_result *out) {
 
 /* ---- entry points ------------------------------------------------------ */
 
-void gw_request_start(gw_thread *t, const char *env, size_t env_len,
+void gw_request_start(gw_thread *t, uint64_t seq, const char *env, size_t env_len,
                       const char *body, size_t body_len, int body_mode,
                       gw_result *out) {
     PyEval_RestoreThread(t->tstate);
     gw_begin(t, out);
     t->headers_sent = 0;
     t->closed = 0;
+    t->seq = seq;
+    t->in_request = 1;
 
     PyObject *environ = gw_build_environ(env, env_len);
     if (environ == NULL) {
@@ -528,6 +541,7 @@ gw_thread *gw_thread_new(uintptr_t go_handle) {
      * thread, so C extensions calling PyGILState_Ensure here find it
      * instead of making a second one. It stays for the thread's life. */
     t->gilstate = PyGILState_Ensure();
+    t->ident = PyThread_get_thread_ident();
     t->write = gw_new_write(t);
     if (t->write == NULL) {
         PyErr_Clear();
@@ -547,6 +561,17 @@ gw_thread *gw_thread_current(uintptr_t *go_handle) {
 }
 
 gw_result *gw_thread_result(gw_thread *t) { return &t->out; }
+
+int gw_interrupt(gw_thread *t, uint64_t seq) {
+    PyGILState_STATE st = PyGILState_Ensure();
+    int done = 0;
+    if (t->in_request && t->seq == seq) {
+        done = PyThreadState_SetAsyncExc(t->ident, gw.request_timeout) == 1;
+        t->interrupted = done;
+    }
+    PyGILState_Release(st);
+    return done;
+}
 
 void gw_thread_free(gw_thread *t) {
     PyEval_RestoreThread(t->tstate);

@@ -16,6 +16,13 @@ class AppLoadError(Exception):
     """The APP argument could not be turned into a WSGI callable."""
 
 
+class RequestTimeout(BaseException):
+    """Raised inside a request that ran past --request-timeout. A
+    BaseException, like KeyboardInterrupt, so that a framework's
+    `except Exception` turns it into no 500 page: it reaches the server,
+    which answers 504. finally blocks and close() still run."""
+
+
 def setup(config_json):
     """Put the app's directories on sys.path and make Python safe to embed.
 

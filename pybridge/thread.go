@@ -56,6 +56,16 @@ type Thread struct {
 	res         *C.gw_result // C memory: cgo's pointer checks stay cheap
 	exchange    Exchange
 	headersSent bool
+	seq         uint64 // number of the request Serve runs, for Interrupt
+}
+
+// NextRequest is the number the next Serve call will give its request.
+func (t *Thread) NextRequest() uint64 { return t.seq + 1 }
+
+// Interrupt raises _gowsgi.RequestTimeout in request seq's Python code if
+// that request is still running Python. Safe from any goroutine.
+func (t *Thread) Interrupt(seq uint64) bool {
+	return C.gw_interrupt(t.c, C.uint64_t(seq)) == 1
 }
 
 // CurrentThread returns the Python thread of the calling OS thread, making
@@ -104,7 +114,8 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange)
 		mode = C.GW_BODY_STREAM
 	}
 	envBuf := env.Bytes()
-	C.gw_request_start(t.c, cPtr(envBuf), C.size_t(len(envBuf)), cPtr(body), C.size_t(len(body)), mode, t.res)
+	t.seq++
+	C.gw_request_start(t.c, C.uint64_t(t.seq), cPtr(envBuf), C.size_t(len(envBuf)), cPtr(body), C.size_t(len(body)), mode, t.res)
 	for {
 		r := t.res
 		kind := r.kind

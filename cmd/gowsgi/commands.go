@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -30,6 +31,7 @@ func newRootCommand() *cobra.Command {
 
 func newRunCommand() *cobra.Command {
 	cfg := host.DefaultConfig()
+	timeoutSeconds := cfg.Timeout.Seconds() // gunicorn's --timeout is in seconds
 	cmd := &cobra.Command{
 		Use:   "run [flags] APP",
 		Short: "Serve a WSGI app (module:callable, module, or module:factory(args))",
@@ -51,6 +53,8 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 				return usageError{err}
 			}
 			cfg.App = args[0]
+			cfg.TimeoutSet = cmd.Flags().Changed("timeout") || os.Getenv("GOWSGI_TIMEOUT") != ""
+			cfg.Timeout = time.Duration(timeoutSeconds * float64(time.Second))
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -67,6 +71,14 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 	f.DurationVar(&cfg.GracefulTimeout, "graceful-timeout", cfg.GracefulTimeout, "time in-flight requests get to finish after SIGTERM/SIGINT")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "error log level: debug, info, warning, error, critical")
 	f.StringVar(&cfg.ForwardedAllowIPs, "forwarded-allow-ips", cfg.ForwardedAllowIPs, "peers trusted to set X-Forwarded-*/Forwarded: IPs, CIDRs or *, comma-separated (unix-socket peers always)")
+	f.IntVarP(&cfg.Workers, "workers", "w", cfg.Workers, "worker processes; more than 1 starts a supervising master")
+	f.Float64Var(&timeoutSeconds, "timeout", timeoutSeconds, "seconds before a silent worker, or one whose request runs this long, is killed and replaced (0 = off; given explicitly, a master runs)")
+	f.IntVar(&cfg.MaxRequests, "max-requests", 0, "replace a worker after this many requests (0 = never)")
+	f.IntVar(&cfg.MaxRequestsJitter, "max-requests-jitter", 0, "add rand(0..N) to --max-requests per worker")
+	f.Int64Var(&cfg.MaxWorkerMemory, "max-worker-memory", 0, "replace a worker whose RSS exceeds this many MB (0 = no limit)")
+	f.DurationVar(&cfg.WorkerLifetime, "worker-lifetime", 0, "replace a worker this old, e.g. 1h (0 = never)")
+	f.DurationVar(&cfg.RequestTimeout, "request-timeout", 0, "raise RequestTimeout in a request running Python this long and answer 504 (0 = off)")
+	f.StringVar(&cfg.PidFile, "pid", "", "write the (master) process id to this file")
 	f.StringVar(&cfg.AccessLogFile, "access-logfile", "", "access log file, - for stdout (default off)")
 	return cmd
 }

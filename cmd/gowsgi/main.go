@@ -26,7 +26,11 @@ func main() {
 	var load *pybridge.LoadError
 	var usage usageError
 	var config *host.ConfigError
+	var exit *host.ExitError
 	switch {
+	case errors.As(err, &exit):
+		fmt.Fprintf(os.Stderr, "gowsgi: %v\n", exit)
+		os.Exit(exit.Code)
 	case errors.As(err, &load):
 		fmt.Fprintf(os.Stderr, "gowsgi: cannot load the app: %s\n", load.Message)
 		os.Exit(exitUsage)

@@ -1,0 +1,491 @@
+package host
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The master (DESIGN §5) is Go only: it never starts Python. It opens the
+// listeners, starts workers by re-executing its own binary with the
+// sockets inherited, and supervises them in one loop over signals, worker
+// exits, heartbeats and a tick, one method per event, in the manner of
+// gunicorn's arbiter. A running Go program cannot fork, so there is no
+// "preload the app in the master" mode: every worker imports the app.
+
+// ExitError ends the master with a given exit status (a worker's boot
+// failure: 2 when the app cannot be loaded, as in single-process mode).
+type ExitError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ExitError) Error() string { return e.Msg }
+
+const (
+	masterTick      = 250 * time.Millisecond
+	fastStopTimeout = 2 * time.Second
+	// spawnBurst workers may start within spawnWindow before the master
+	// slows down to one start per second: a crash loop must not spin.
+	spawnWindow = 5 * time.Second
+)
+
+type workerProc struct {
+	pid      int
+	cmd      *exec.Cmd
+	gen      int // reload generation it was started in
+	started  time.Time
+	lastBeat time.Time
+	ready    bool
+	limit    int64 // --max-requests plus jitter; 0 = none
+	beat     heartbeatMessage
+	replace  string // why it is being replaced, "" if it is not
+	stopping bool   // a stop signal was sent
+}
+
+type workerExit struct {
+	pid   int
+	state *os.ProcessState
+}
+
+type workerBeat struct {
+	pid int
+	msg heartbeatMessage
+}
+
+type master struct {
+	cfg     Config
+	log     *Logger
+	files   []*os.File // listening sockets handed to every worker
+	exe     string
+	args    []string
+	target  int
+	gen     int
+	workers map[int]*workerProc
+	exits   chan workerExit
+	beats   chan workerBeat
+
+	everReady    bool
+	reloading    bool
+	stopping     bool
+	stopDeadline time.Time
+	exitErr      error
+	spawned      []time.Time // recent start times, for the crash-loop brake
+}
+
+func runMaster(cfg Config, logger *Logger) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find gowsgi's own binary to start workers: %w", err)
+	}
+	listeners, err := listenAll(cfg.Binds)
+	if err != nil {
+		return err
+	}
+	m := &master{
+		cfg: cfg, log: logger, exe: exe, args: os.Args[1:],
+		target:  cfg.Workers,
+		workers: map[int]*workerProc{},
+		exits:   make(chan workerExit, 16),
+		beats:   make(chan workerBeat, 64),
+	}
+	for _, ln := range listeners {
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			closeAll(listeners)
+			return fmt.Errorf("pass listener %s to workers: %w", ln.Addr(), err)
+		}
+		m.files = append(m.files, f)
+		logger.Infof("Listening at: http://%s (%d)", ln.Addr(), os.Getpid())
+	}
+	// The master keeps only the duplicated descriptors; it never accepts.
+	closeAll(listeners)
+	defer func() {
+		for _, f := range m.files {
+			f.Close()
+		}
+	}()
+	removePid, err := writePidFile(cfg.PidFile)
+	if err != nil {
+		return err
+	}
+	defer removePid()
+	logger.Infof("Starting gowsgi master (pid: %d) with %d workers of %d Python threads", os.Getpid(), cfg.Workers, cfg.Threads)
+	return m.loop()
+}
+
+func (m *master) loop() error {
+	signals := make(chan os.Signal, 16)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
+		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1)
+	defer signal.Stop(signals)
+	tick := time.NewTicker(masterTick)
+	defer tick.Stop()
+	m.spawnMissing()
+	for !m.stopping || len(m.workers) > 0 {
+		select {
+		case sig := <-signals:
+			m.handleSignal(sig.(syscall.Signal))
+		case e := <-m.exits:
+			m.handleExit(e)
+		case b := <-m.beats:
+			m.handleBeat(b)
+		case now := <-tick.C:
+			m.handleTick(now)
+		}
+	}
+	if m.exitErr == nil {
+		m.log.Infof("Shutdown complete")
+	}
+	return m.exitErr
+}
+
+// ---- events -----------------------------------------------------------
+
+func (m *master) handleSignal(sig syscall.Signal) {
+	m.log.Infof("Handling signal: %s", signalNames[sig])
+	switch sig {
+	case syscall.SIGTERM:
+		m.stopAll(syscall.SIGTERM, m.cfg.GracefulTimeout+5*time.Second)
+	case syscall.SIGINT, syscall.SIGQUIT:
+		m.stopAll(syscall.SIGQUIT, fastStopTimeout)
+	case syscall.SIGHUP:
+		m.reload()
+	case syscall.SIGTTIN:
+		m.target++
+		m.log.Infof("Number of workers: %d", m.target)
+		m.spawnMissing()
+	case syscall.SIGTTOU:
+		if m.target <= 1 {
+			m.log.Warningf("SIGTTOU ignored: already at one worker")
+			return
+		}
+		m.target--
+		m.log.Infof("Number of workers: %d", m.target)
+		if w := m.oldestServing(); w != nil {
+			m.stopWorker(w, syscall.SIGTERM)
+		}
+	case syscall.SIGUSR1:
+		for _, w := range m.workers {
+			_ = w.cmd.Process.Signal(syscall.SIGUSR1)
+		}
+	}
+}
+
+func (m *master) handleExit(e workerExit) {
+	w, ok := m.workers[e.pid]
+	if !ok {
+		return
+	}
+	delete(m.workers, e.pid)
+	status := describeExit(e.state)
+	switch {
+	case m.stopping || w.stopping:
+		m.log.Infof("Worker exited (pid: %d): %s", e.pid, status)
+	case !w.ready:
+		m.bootFailed(w, e.state, status)
+	default:
+		m.log.Errorf("Worker (pid: %d) died: %s; starting a new one", e.pid, status)
+	}
+	if !m.stopping {
+		m.spawnMissing()
+	}
+}
+
+func (m *master) handleBeat(b workerBeat) {
+	w, ok := m.workers[b.pid]
+	if !ok {
+		return
+	}
+	w.lastBeat = time.Now()
+	w.beat = b.msg
+	if b.msg.Ready && !w.ready {
+		w.ready = true
+		m.everReady = true
+		m.log.Debugf("Worker %d is ready", w.pid)
+		m.retireOneReplaced()
+	}
+	if w.limit > 0 && b.msg.Served >= w.limit && w.replace == "" {
+		m.replaceWorker(w, fmt.Sprintf("served %d requests (--max-requests)", b.msg.Served))
+	}
+}
+
+func (m *master) handleTick(now time.Time) {
+	for _, w := range m.workers {
+		if w.stopping {
+			continue
+		}
+		if t := m.cfg.Timeout; t > 0 && w.ready {
+			switch {
+			case now.Sub(w.lastBeat) > t:
+				m.killWorker(w, fmt.Sprintf("sent no heartbeat for %s", now.Sub(w.lastBeat).Round(time.Millisecond)))
+				continue
+			case w.beat.Busy && time.Duration(w.beat.AgeMS)*time.Millisecond > t:
+				m.killWorker(w, fmt.Sprintf("request %s %s has run %s", w.beat.Method, w.beat.Path, (time.Duration(w.beat.AgeMS)*time.Millisecond).Round(time.Millisecond)))
+				continue
+			}
+		}
+		if w.replace != "" || !w.ready {
+			continue
+		}
+		if l := m.cfg.WorkerLifetime; l > 0 && now.Sub(w.started) > l {
+			m.replaceWorker(w, fmt.Sprintf("lived %s (--worker-lifetime)", now.Sub(w.started).Round(time.Second)))
+		} else if limit := m.cfg.MaxWorkerMemory; limit > 0 {
+			if rss, err := residentMB(w.pid); err == nil && rss > limit {
+				m.replaceWorker(w, fmt.Sprintf("uses %d MB (--max-worker-memory %d)", rss, limit))
+			}
+		}
+	}
+	if m.stopping && now.After(m.stopDeadline) {
+		for _, w := range m.workers {
+			m.log.Warningf("Worker %d still running at the stop deadline; killing it", w.pid)
+			_ = w.cmd.Process.Kill()
+		}
+		m.stopDeadline = now.Add(time.Hour) // kill once
+	}
+	if !m.stopping {
+		m.spawnMissing()
+	}
+}
+
+// ---- actions ----------------------------------------------------------
+
+// spawnMissing starts workers until target of them serve or boot without
+// being replaced, braking when workers were started too often lately.
+func (m *master) spawnMissing() {
+	counted := 0
+	for _, w := range m.workers {
+		if !w.stopping && w.replace == "" {
+			counted++
+		}
+	}
+	now := time.Now()
+	for ; counted < m.target; counted++ {
+		recent := m.spawned[:0]
+		for _, t := range m.spawned {
+			if now.Sub(t) < spawnWindow {
+				recent = append(recent, t)
+			}
+		}
+		m.spawned = recent
+		if len(recent) >= 2*m.target+2 && now.Sub(recent[len(recent)-1]) < time.Second {
+			return // crash loop: the tick retries within a second
+		}
+		if err := m.spawn(); err != nil {
+			m.log.Errorf("start worker: %v", err)
+			return
+		}
+		m.spawned = append(m.spawned, now)
+	}
+}
+
+func (m *master) spawn() error {
+	beatRead, beatWrite, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("heartbeat pipe: %w", err)
+	}
+	defer beatWrite.Close()
+	cmd := exec.Command(m.exe, m.args...)
+	cmd.Args[0] = "gowsgi: worker" // what ps shows
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = append(append([]*os.File{}, m.files...), beatWrite)
+	cmd.Env = append(os.Environ(),
+		envWorkerListeners+"="+strconv.Itoa(len(m.files)),
+		envWorkerBeat+"="+m.beatInterval().String())
+	// A worker outlives a master killed with SIGKILL by at most this.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		beatRead.Close()
+		return err
+	}
+	now := time.Now()
+	w := &workerProc{pid: cmd.Process.Pid, cmd: cmd, gen: m.gen, started: now, lastBeat: now}
+	if n := m.cfg.MaxRequests; n > 0 {
+		w.limit = int64(n)
+		if j := m.cfg.MaxRequestsJitter; j > 0 {
+			w.limit += rand.Int64N(int64(j) + 1)
+		}
+	}
+	m.workers[w.pid] = w
+	go readBeats(w.pid, beatRead, m.beats)
+	go func() {
+		_ = cmd.Wait()
+		m.exits <- workerExit{pid: w.pid, state: cmd.ProcessState}
+	}()
+	return nil
+}
+
+// beatInterval is how often workers report: often enough for --timeout to
+// act within a quarter of itself.
+func (m *master) beatInterval() time.Duration {
+	if m.cfg.Timeout <= 0 {
+		return time.Second
+	}
+	return min(max(m.cfg.Timeout/4, 100*time.Millisecond), time.Second)
+}
+
+func readBeats(pid int, r *os.File, beats chan<- workerBeat) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var msg heartbeatMessage
+		if json.Unmarshal(sc.Bytes(), &msg) == nil {
+			beats <- workerBeat{pid, msg}
+		}
+	}
+}
+
+// replaceWorker starts a successor first; the worker is told to drain
+// only once the successor is ready (retireOneReplaced), so no request is
+// refused even with one worker.
+func (m *master) replaceWorker(w *workerProc, reason string) {
+	m.log.Infof("Replacing worker %d: %s", w.pid, reason)
+	w.replace = reason
+	m.spawnMissing()
+}
+
+// retireOneReplaced drains the oldest worker waiting for a successor.
+func (m *master) retireOneReplaced() {
+	var oldest *workerProc
+	waiting := 0
+	for _, w := range m.workers {
+		if w.replace != "" && !w.stopping {
+			waiting++
+			if oldest == nil || w.started.Before(oldest.started) {
+				oldest = w
+			}
+		}
+	}
+	if oldest != nil {
+		m.stopWorker(oldest, syscall.SIGTERM)
+		waiting--
+	}
+	if m.reloading && waiting == 0 {
+		m.reloading = false
+		m.log.Infof("Reload complete")
+	}
+}
+
+func (m *master) reload() {
+	m.gen++
+	m.reloading = true
+	for _, w := range m.workers {
+		if !w.stopping {
+			w.replace = "reload"
+		}
+	}
+	m.log.Infof("Reloading: starting %d new workers with freshly imported code", m.target)
+	m.spawnMissing()
+}
+
+// bootFailed handles a worker that exited before it was ready to serve.
+func (m *master) bootFailed(w *workerProc, state *os.ProcessState, status string) {
+	code := 1
+	if state != nil && state.ExitCode() == 2 {
+		code = 2 // the app could not be loaded
+	}
+	switch {
+	case !m.everReady:
+		// Nothing ever served: a broken app or setup. Restarting would
+		// only loop; stop with the worker's error (it printed it).
+		m.log.Errorf("Worker failed to boot (pid: %d): %s; stopping", w.pid, status)
+		m.exitErr = &ExitError{Code: code, Msg: "the workers could not boot: " + status}
+		m.stopAll(syscall.SIGTERM, m.cfg.GracefulTimeout+5*time.Second)
+	case m.reloading && w.gen == m.gen:
+		m.log.Errorf("Reload failed: a new worker could not boot (%s); keeping the old workers", status)
+		m.reloading = false
+		for _, o := range m.workers {
+			if o.gen == m.gen && !o.stopping {
+				m.stopWorker(o, syscall.SIGKILL)
+			} else if o.replace == "reload" {
+				o.replace, o.gen = "", m.gen
+			}
+		}
+	default:
+		m.log.Errorf("Worker failed to boot (pid: %d): %s; trying again", w.pid, status)
+	}
+}
+
+func (m *master) stopAll(sig syscall.Signal, within time.Duration) {
+	if !m.stopping {
+		m.stopping = true
+		m.stopDeadline = time.Now().Add(within)
+	}
+	for _, w := range m.workers {
+		m.stopWorker(w, sig)
+	}
+}
+
+func (m *master) stopWorker(w *workerProc, sig syscall.Signal) {
+	w.stopping = true
+	_ = w.cmd.Process.Signal(sig)
+}
+
+func (m *master) killWorker(w *workerProc, why string) {
+	m.log.Errorf("WORKER TIMEOUT (pid: %d): %s, past --timeout %s; killing it", w.pid, why, m.cfg.Timeout)
+	m.stopWorker(w, syscall.SIGKILL)
+}
+
+func (m *master) oldestServing() *workerProc {
+	var ws []*workerProc
+	for _, w := range m.workers {
+		if !w.stopping && w.replace == "" {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].started.Before(ws[j].started) })
+	return ws[0]
+}
+
+// ---- helpers ----------------------------------------------------------
+
+// signalNames are the names operators send them by (Go's own names are
+// descriptions such as "stopped (tty input)").
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
+	syscall.SIGHUP: "SIGHUP", syscall.SIGTTIN: "SIGTTIN", syscall.SIGTTOU: "SIGTTOU",
+	syscall.SIGUSR1: "SIGUSR1",
+}
+
+func describeExit(s *os.ProcessState) string {
+	if s == nil {
+		return "unknown status"
+	}
+	if ws, ok := s.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "killed by signal " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit status %d", s.ExitCode())
+}
+
+// residentMB reads a process's resident set size from /proc.
+func residentMB(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) == 0 {
+				break
+			}
+			kb, err := strconv.ParseInt(fields[0], 10, 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}

@@ -1,0 +1,97 @@
+package host
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+)
+
+// A worker is this same binary re-executed by the master (master.go) with
+// the listening sockets inherited as file descriptors 3..3+n-1 and the
+// write end of a heartbeat pipe at 3+n. These variables tell it so; they
+// are removed from the environment once read, so that a gowsgi started by
+// the app is not mistaken for a worker.
+const (
+	envWorkerListeners = "GOWSGI_WORKER_LISTENERS" // n
+	envWorkerBeat      = "GOWSGI_WORKER_BEAT"      // heartbeat interval
+)
+
+// workerLink is a worker's side of its master: the inherited listeners and
+// the heartbeat pipe.
+type workerLink struct {
+	listeners []net.Listener
+	beat      *os.File
+	interval  time.Duration
+}
+
+// heartbeatMessage is one JSON line on the pipe: Ready once serving, then
+// every interval the requests served and the oldest request in Python.
+type heartbeatMessage struct {
+	Ready  bool   `json:"ready,omitempty"`
+	Served int64  `json:"served"`
+	Busy   bool   `json:"busy,omitempty"`
+	Method string `json:"method,omitempty"`
+	Path   string `json:"path,omitempty"`
+	AgeMS  int64  `json:"age_ms,omitempty"`
+}
+
+// workerFromEnvironment reports whether this process is a worker and, if
+// so, takes over the inherited descriptors.
+func workerFromEnvironment() (*workerLink, bool, error) {
+	countText, ok := os.LookupEnv(envWorkerListeners)
+	if !ok {
+		return nil, false, nil
+	}
+	interval, err := time.ParseDuration(os.Getenv(envWorkerBeat))
+	if err != nil || interval <= 0 {
+		interval = time.Second
+	}
+	os.Unsetenv(envWorkerListeners)
+	os.Unsetenv(envWorkerBeat)
+	count, err := strconv.Atoi(countText)
+	if err != nil || count < 1 {
+		return nil, false, fmt.Errorf("worker: bad %s=%q", envWorkerListeners, countText)
+	}
+	w := &workerLink{interval: interval}
+	for i := 0; i < count; i++ {
+		f := os.NewFile(uintptr(3+i), fmt.Sprintf("listener-%d", i))
+		ln, err := net.FileListener(f)
+		f.Close() // FileListener made its own copy
+		if err != nil {
+			closeAll(w.listeners)
+			return nil, false, fmt.Errorf("worker: inherited listener %d: %w", i, err)
+		}
+		w.listeners = append(w.listeners, ln)
+	}
+	w.beat = os.NewFile(uintptr(3+count), "heartbeat")
+	return w, true, nil
+}
+
+// heartbeat tells the master this worker is ready, then how it is doing,
+// until stop. A failed write means the master is gone: masterGone closes.
+func (w *workerLink) heartbeat(h *handler, stop <-chan struct{}, masterGone chan<- struct{}) {
+	defer w.beat.Close()
+	enc := json.NewEncoder(w.beat)
+	msg := heartbeatMessage{Ready: true}
+	tick := time.NewTicker(w.interval)
+	defer tick.Stop()
+	for {
+		msg.Served = h.served.Load()
+		if b, ok := h.python.oldest(time.Now()); ok {
+			msg.Busy, msg.Method, msg.Path, msg.AgeMS = true, b.method, b.path, b.age.Milliseconds()
+		}
+		if err := enc.Encode(&msg); err != nil {
+			close(masterGone)
+			return
+		}
+		msg = heartbeatMessage{}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
