@@ -2,6 +2,7 @@ package environ
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 )
@@ -22,6 +23,39 @@ type Config struct {
 	// matches no address, so []netip.Prefix{{}} trusts no TCP peer; this is
 	// what ParseForwardedAllow("") returns.
 	ForwardedAllow []netip.Prefix
+
+	// SecureSchemeHeaders are headers that, from a trusted peer, mean the
+	// client used https when they carry the given value (gunicorn's
+	// --secure-scheme-headers). X-Forwarded-Proto is always honoured.
+	SecureSchemeHeaders []SecureHeader
+
+	// ForwardedPrefix makes a trusted peer's X-Forwarded-Prefix the
+	// SCRIPT_NAME (opt-in: most proxies do not set it).
+	ForwardedPrefix bool
+}
+
+// SecureHeader is one --secure-scheme-headers entry.
+type SecureHeader struct {
+	Name  string // canonical header name, e.g. "X-Forwarded-Ssl"
+	Value string // e.g. "on"
+}
+
+// ParseSecureSchemeHeaders parses "X-FORWARDED-SSL=on,X-FORWARDED-PROTO=https".
+func ParseSecureSchemeHeaders(s string) ([]SecureHeader, error) {
+	var out []SecureHeader
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(item, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" || value == "" || strings.ContainsAny(name, " _:") {
+			return nil, fmt.Errorf("%q: want HEADER=value", item)
+		}
+		out = append(out, SecureHeader{Name: http.CanonicalHeaderKey(name), Value: value})
+	}
+	return out, nil
 }
 
 // defaultForwardedAllow is gunicorn's default --forwarded-allow-ips

@@ -47,9 +47,6 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 	if scriptName != "" && scriptName[len(scriptName)-1] == '/' {
 		scriptName = NormalizeRootPath(scriptName)
 	}
-	if scriptName != "" {
-		pathInfo = stripScriptName(pathInfo, scriptName)
-	}
 
 	// Headers first, into a bitmask of table keys (by sort rank) and a
 	// small list of the others, so the output can be sorted cheaply and
@@ -87,6 +84,9 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 				continue // dropped, or a non-canonical spelling of the above
 			}
 			others = append(others, Var{key, joinValues(vals, key)})
+			if strings.HasPrefix(key, "HTTP_X_FORWARDED_") {
+				proxyHdrs = true // -Ssl, -Protocol, -Prefix: looked up below
+			}
 		default:
 			rank := headerRank[k-numCGIKeys]
 			present |= 1 << rank
@@ -100,6 +100,8 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 				fwd.xfp, proxyHdrs = vals, true
 			case kXForwardedHost:
 				fwd.xfh, proxyHdrs = vals, true
+			case kXForwardedPort:
+				fwd.xfport, proxyHdrs = vals, true
 			}
 		}
 	}
@@ -109,6 +111,7 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 	}
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	remoteAddr, remotePort, unix := peerInfo(r.RemoteAddr, local)
+	remoteAddr0 := remoteAddr // the peer itself, before any forwarding header
 	if proxyHdrs && (unix || trustedText(remoteAddr, cfg.ForwardedAllow)) {
 		p := fromProxyHeaders(&fwd, cfg.ForwardedAllow)
 		if p.addr != "" {
@@ -120,8 +123,23 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 		if p.host != "" {
 			host = p.host
 		}
+		if secureScheme(r.Header, cfg.SecureSchemeHeaders) {
+			scheme = "https"
+		}
+		if cfg.ForwardedPrefix {
+			if prefix := r.Header.Get("X-Forwarded-Prefix"); prefix != "" && validPrefix(prefix) {
+				scriptName = NormalizeRootPath(prefix)
+			}
+		}
+	}
+	if scriptName != "" {
+		pathInfo = stripScriptName(pathInfo, scriptName)
 	}
 	serverName, serverPort := serverNamePort(host, scheme, local)
+	if port := lastListElement(fwd.xfport); port != "" && isPort(port) && !hasContent(fwd.forwarded) &&
+		(unix || trustedText(remoteAddr0, cfg.ForwardedAllow)) {
+		serverPort = port
+	}
 	if host != "" {
 		rank := headerRank[kHost-numCGIKeys]
 		present |= 1 << rank

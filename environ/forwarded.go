@@ -16,7 +16,7 @@ type proxyInfo struct {
 // proxyHeaders holds the header lines of the forwarding headers, as Build
 // finds them (canonical names only) while walking r.Header.
 type proxyHeaders struct {
-	forwarded, xff, xfp, xfh []string
+	forwarded, xff, xfp, xfh, xfport []string
 }
 
 // fromProxyHeaders reads the forwarding headers of a request whose peer is
@@ -434,6 +434,32 @@ func isBareValue(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !isAlnum(c) && strings.IndexByte("!#$%&'*+-.^_`|~:[]", c) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// secureScheme reports whether one of gunicorn's --secure-scheme-headers
+// carries its "this was https" value (compared case-insensitively).
+func secureScheme(h map[string][]string, secure []SecureHeader) bool {
+	for _, sh := range secure {
+		for _, v := range h[sh.Name] {
+			if strings.EqualFold(trimOWS(v), sh.Value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validPrefix accepts an X-Forwarded-Prefix that is a plain absolute path.
+func validPrefix(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c == 0x7f || c == '?' || c == '#' || c == ',' {
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package environ
 
 import (
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -505,5 +506,41 @@ func TestProxyHeadersNoAllocs(t *testing.T) {
 	h = &proxyHeaders{forwarded: r.Header["Forwarded"]}
 	if n := testing.AllocsPerRun(100, func() { fromProxyHeaders(h, allow) }); n != 0 {
 		t.Errorf("Forwarded parsing allocates %v times", n)
+	}
+}
+
+func TestSecureSchemeHeadersPortAndPrefix(t *testing.T) {
+	secure, err := ParseSecureSchemeHeaders("X-FORWARDED-SSL=on, X-FORWARDED-PROTOCOL=ssl")
+	if err != nil || len(secure) != 2 || secure[0].Name != "X-Forwarded-Ssl" {
+		t.Fatalf("parse: %v %v", secure, err)
+	}
+	if _, err := ParseSecureSchemeHeaders("X-BAD"); err == nil {
+		t.Fatal("a pair without = must be refused")
+	}
+	cfg := &Config{SecureSchemeHeaders: secure, ForwardedPrefix: true}
+	build := func(remote string, headers ...string) map[string]string {
+		r := httptest.NewRequest("GET", "http://h/app/x?q=1", nil)
+		r.RequestURI = "/app/x?q=1"
+		r.RemoteAddr = remote
+		for i := 0; i+1 < len(headers); i += 2 {
+			r.Header.Add(headers[i], headers[i+1])
+		}
+		env := map[string]string{}
+		for _, v := range Build(nil, r, cfg) {
+			env[v.Key] = v.Value
+		}
+		return env
+	}
+	env := build("127.0.0.1:1234", "X-Forwarded-Ssl", "ON", "X-Forwarded-Port", "8443", "X-Forwarded-Prefix", "/app")
+	if env["wsgi.url_scheme"] != "https" || env["SERVER_PORT"] != "8443" || env["SCRIPT_NAME"] != "/app" || env["PATH_INFO"] != "/x" {
+		t.Errorf("trusted: %v", env)
+	}
+	env = build("192.0.2.7:1234", "X-Forwarded-Ssl", "on", "X-Forwarded-Port", "8443", "X-Forwarded-Prefix", "/app")
+	if env["wsgi.url_scheme"] != "http" || env["SERVER_PORT"] != "80" || env["SCRIPT_NAME"] != "" || env["PATH_INFO"] != "/app/x" {
+		t.Errorf("untrusted peer changed the environ: %v", env)
+	}
+	env = build("127.0.0.1:1234", "X-Forwarded-Prefix", "/evil path")
+	if env["SCRIPT_NAME"] != "" {
+		t.Errorf("an invalid prefix was used: %v", env)
 	}
 }

@@ -128,7 +128,7 @@ func FuzzProxyHeaders(f *testing.F) {
 			}
 			return strings.Split(v, "\n")
 		}
-		p := fromProxyHeaders(&proxyHeaders{lines(fwd), lines(xff), lines(xfp), lines(xfh)}, allow)
+		p := fromProxyHeaders(&proxyHeaders{forwarded: lines(fwd), xff: lines(xff), xfp: lines(xfp), xfh: lines(xfh)}, allow)
 		if p.addr != "" {
 			if _, err := netip.ParseAddr(p.addr); err != nil {
 				t.Fatalf("addr %q: %v", p.addr, err)

@@ -6,6 +6,7 @@ package host
 
 import (
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -37,6 +38,26 @@ type Config struct {
 	RequestTimeout    time.Duration // raise RequestTimeout in a request running Python this long (0 = off)
 	PidFile           string
 
+	// The network front (issue: bind forms, TLS, limits, timeouts, proxies).
+	Umask                 os.FileMode // unix socket mode is 0777 &^ Umask
+	Backlog               int
+	TLS                   TLSConfig
+	HTTP                  string // "1", "2" or "auto": which protocols TLS offers by ALPN
+	H2C                   bool   // cleartext HTTP/2 with prior knowledge
+	LimitRequestLine      int    // bytes of method + URI + protocol (0 = unlimited); 414
+	LimitRequestFields    int    // header count (0 = unlimited); 431
+	LimitRequestFieldSize int    // bytes of one header line (0 = unlimited); 431
+	LimitRequestBody      int64  // body bytes (0 = unlimited); 413
+	KeepAlive             time.Duration
+	HeaderTimeout         time.Duration // whole request head (slowloris)
+	BodyTimeout           time.Duration // longest wait for the next body bytes; 408
+	WriteTimeout          time.Duration // longest wait for the client to take more response bytes
+	MaxConnections        int           // per process (0 = unlimited)
+	SecureSchemeHeaders   string        // gunicorn's: HEADER=value pairs that mean https
+	ForwardedPrefix       bool          // honour X-Forwarded-Prefix as SCRIPT_NAME
+	ProxyProtocol         bool
+	ProxyAllowFrom        string
+
 	// QueueTimeout is how long a request waits for a free Python thread
 	// before it is answered 503; MaxQueued caps how many may wait.
 	QueueTimeout time.Duration
@@ -46,15 +67,26 @@ type Config struct {
 // DefaultConfig returns the defaults of `gowsgi run`.
 func DefaultConfig() Config {
 	return Config{
-		Binds:             []string{"127.0.0.1:8000"},
-		Threads:           4,
-		GracefulTimeout:   30 * time.Second,
-		LogLevel:          "info",
-		ForwardedAllowIPs: "127.0.0.1,::1",
-		Workers:           1,
-		Timeout:           30 * time.Second,
-		QueueTimeout:      30 * time.Second,
-		MaxQueued:         4096,
+		Binds:                 []string{"127.0.0.1:8000"},
+		Threads:               4,
+		GracefulTimeout:       30 * time.Second,
+		LogLevel:              "info",
+		ForwardedAllowIPs:     "127.0.0.1,::1",
+		Workers:               1,
+		Backlog:               2048,
+		HTTP:                  "auto",
+		LimitRequestLine:      4094,
+		LimitRequestFields:    100,
+		LimitRequestFieldSize: 8190,
+		KeepAlive:             5 * time.Second,
+		HeaderTimeout:         10 * time.Second,
+		BodyTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		SecureSchemeHeaders:   "X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on",
+		ProxyAllowFrom:        "127.0.0.1,::1",
+		Timeout:               30 * time.Second,
+		QueueTimeout:          30 * time.Second,
+		MaxQueued:             4096,
 	}
 }
 
@@ -79,6 +111,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--timeout, --request-timeout and --worker-lifetime must not be negative")
 	case c.MaxRequests < 0 || c.MaxRequestsJitter < 0 || c.MaxWorkerMemory < 0:
 		return fmt.Errorf("--max-requests, --max-requests-jitter and --max-worker-memory must not be negative")
+	}
+	switch {
+	case c.HTTP != "1" && c.HTTP != "2" && c.HTTP != "auto":
+		return fmt.Errorf("--http %q: want 1, 2 or auto", c.HTTP)
+	case c.LimitRequestLine < 0 || c.LimitRequestFields < 0 || c.LimitRequestFieldSize < 0 || c.LimitRequestBody < 0:
+		return fmt.Errorf("--limit-request-* must not be negative")
+	case c.KeepAlive < 0 || c.HeaderTimeout < 0 || c.BodyTimeout < 0 || c.WriteTimeout < 0:
+		return fmt.Errorf("--keep-alive and the timeouts must not be negative")
+	case c.MaxConnections < 0 || c.Backlog < 0:
+		return fmt.Errorf("--max-connections and --backlog must not be negative")
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/gowsgi/gowsgi/pybridge"
 )
@@ -30,10 +31,82 @@ type exchange struct {
 	// timedOut: the request ran past --request-timeout and was
 	// interrupted; its response is replaced with a 504 if still possible.
 	timedOut bool
+	// bodyErr is why reading the request body failed (a timeout, the
+	// body limit, a client gone), for the status that replaces the app's.
+	bodyErr  error
+	timeouts ioTimeouts
+	// writeDeadline is the last write deadline set; it is pushed forward
+	// only when a quarter of the timeout has passed, not on every write.
+	writeDeadline time.Time
 }
 
-func (x *exchange) reset(w http.ResponseWriter, r *http.Request, log *Logger) {
-	*x = exchange{w: w, r: r, log: log}
+// ioTimeouts are per-operation deadlines: each body read and each
+// response write must make progress within them, so a stream that keeps
+// moving is never cut, while a stalled client is.
+type ioTimeouts struct {
+	body  time.Duration // --body-timeout
+	write time.Duration // --write-timeout
+}
+
+// deadliner is what net/http's ResponseWriter offers for per-request
+// deadlines (http.ResponseController uses the same methods; asserting
+// them directly avoids its allocation per request).
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+func (x *exchange) reset(w http.ResponseWriter, r *http.Request, log *Logger, t ioTimeouts) {
+	*x = exchange{w: w, r: r, log: log, timeouts: t}
+}
+
+// readBody reads the request body with the body timeout armed.
+func (x *exchange) readBody(p []byte) (int, error) {
+	if x.timeouts.body > 0 {
+		if d, ok := x.w.(deadliner); ok {
+			_ = d.SetReadDeadline(time.Now().Add(x.timeouts.body))
+		}
+	}
+	n, err := x.r.Body.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && x.bodyErr == nil {
+		x.bodyErr = err
+	}
+	return n, err
+}
+
+// bodyReader adapts exchange.readBody to io.Reader.
+type bodyReader struct{ x *exchange }
+
+func (b bodyReader) Read(p []byte) (int, error) { return b.x.readBody(p) }
+
+// readAhead reads a whole body of unknown length into *buf, failing with
+// errBodyTooLarge past limit bytes.
+func (x *exchange) readAhead(buf *[]byte, limit int64) error {
+	data, err := io.ReadAll(io.LimitReader(bodyReader{x}, limit+1))
+	*buf = data
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) > limit {
+		return errBodyTooLarge
+	}
+	return nil
+}
+
+// armWrite sets the write deadline before a write that may block.
+func (x *exchange) armWrite() {
+	t := x.timeouts.write
+	if t <= 0 {
+		return
+	}
+	now := time.Now()
+	if now.Add(t - t/4).Before(x.writeDeadline) {
+		return // still comfortably far off
+	}
+	if d, ok := x.w.(deadliner); ok {
+		x.writeDeadline = now.Add(t)
+		_ = d.SetWriteDeadline(x.writeDeadline)
+	}
 }
 
 func (x *exchange) StartResponse(h *pybridge.Head) error {
@@ -73,6 +146,7 @@ func (x *exchange) Write(p []byte) error {
 }
 
 func (x *exchange) write(p []byte) (int, error) {
+	x.armWrite()
 	n, err := x.w.Write(p)
 	x.written += int64(n)
 	if errors.Is(err, http.ErrBodyNotAllowed) {
@@ -91,6 +165,7 @@ func (x *exchange) Flush() error {
 	if err := x.r.Context().Err(); err != nil {
 		return fmt.Errorf("%w: %v", errClientGone, err)
 	}
+	x.armWrite()
 	if err := http.NewResponseController(x.w).Flush(); err != nil {
 		return fmt.Errorf("%w: %v", errClientGone, err)
 	}
@@ -109,14 +184,23 @@ func (x *exchange) SendFile(f *os.File) error {
 		}
 	}
 	x.writeHeader()
-	var src io.Reader = f
-	if remaining >= 0 {
-		src = io.LimitReader(f, remaining-x.written)
-	}
-	n, err := io.Copy(x.w, src)
-	x.written += n
-	if err != nil {
-		return fmt.Errorf("%w: sendfile: %v", errClientGone, err)
+	// In pieces, so that the write deadline moves on with each one that
+	// the client takes; each piece is still one sendfile(2).
+	const piece = 4 << 20
+	for remaining < 0 || x.written < remaining {
+		size := int64(piece)
+		if remaining >= 0 {
+			size = min(size, remaining-x.written)
+		}
+		x.armWrite()
+		n, err := io.Copy(x.w, io.LimitReader(f, size))
+		x.written += n
+		if err != nil {
+			return fmt.Errorf("%w: sendfile: %v", errClientGone, err)
+		}
+		if n < size {
+			break // the file ended early
+		}
 	}
 	return nil
 }
@@ -134,7 +218,7 @@ func fileRemaining(f *os.File) (int64, error) {
 }
 
 func (x *exchange) ReadBody(p []byte) (int, error) {
-	return x.r.Body.Read(p)
+	return x.readBody(p)
 }
 
 // finish sends the head of a response that had no body bytes at all.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,8 @@ type handler struct {
 	access       *accessLog
 	queueTimeout time.Duration
 	maxQueued    int64
+	limits       requestLimits
+	timeouts     ioTimeouts
 	queued       atomic.Int64
 	served       atomic.Int64 // requests answered, for the master's --max-requests
 }
@@ -38,9 +41,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.access != nil { // the clock read is for the access log only
 		start = time.Now()
 	}
+	if status := h.limits.check(r); status != 0 {
+		// Refused before the app sees a byte (gunicorn's limits).
+		h.log.Warningf("%s %.100s: %d %s (--limit-request-*)", r.Method, r.RequestURI, status, http.StatusText(status))
+		writeStatus(w, status, true)
+		h.access.record(r, status, 0, start)
+		return
+	}
 	j := jobPool.Get().(*job)
 	defer jobPool.Put(j)
-	j.x.reset(w, r, h.log)
+	j.x.reset(w, r, h.log, h.timeouts)
 
 	j.vars = environ.Build(j.vars[:0], r, &h.envConfig)
 	j.env.Reset()
@@ -52,9 +62,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := h.readSmallBody(j, r); err != nil {
-		h.log.Warningf("%s %s: reading the request body: %v", r.Method, r.URL.Path, err)
-		http.Error(w, "Bad Request: incomplete request body", http.StatusBadRequest)
-		h.access.record(r, http.StatusBadRequest, 0, start)
+		status := bodyErrorStatus(err)
+		h.log.Warningf("%s %s: reading the request body: %v; answered %d", r.Method, r.URL.Path, err, status)
+		writeStatus(w, status, true)
+		h.access.record(r, status, 0, start)
 		return
 	}
 
@@ -68,13 +79,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.finish(j, w, r, start)
 }
 
-// readSmallBody reads a body of known, small length into j.body.
+// errBodyTooLarge: a chunked body grew past --limit-request-body.
+var errBodyTooLarge = errors.New("request body larger than --limit-request-body")
+
+// readSmallBody reads a body of known, small length into j.body. With
+// --limit-request-body, a chunked body is read ahead too (up to the
+// limit), so that an oversized one gets its 413 before the app runs.
 func (h *handler) readSmallBody(j *job, r *http.Request) error {
 	j.body = j.body[:0]
 	j.stream = false
+	limit := h.limits.body
 	switch {
 	case r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody:
 		return nil
+	case r.ContentLength < 0 && limit > 0:
+		return j.x.readAhead(&j.body, limit)
 	case r.ContentLength < 0 || r.ContentLength > smallBody:
 		j.stream = true
 		return nil
@@ -84,8 +103,19 @@ func (h *handler) readSmallBody(j *job, r *http.Request) error {
 		j.body = make([]byte, n)
 	}
 	j.body = j.body[:n]
-	_, err := io.ReadFull(r.Body, j.body)
+	_, err := io.ReadFull(bodyReader{&j.x}, j.body)
 	return err
+}
+
+// bodyErrorStatus is the answer to a body that could not be read.
+func bodyErrorStatus(err error) int {
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
 }
 
 // dispatch waits for a free Python slot and runs j in it. It returns a
@@ -130,11 +160,18 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start t
 		h.log.Errorf("Error closing the response of %s %s\n%s", r.Method, r.URL.RequestURI(), o.Warning)
 	}
 	switch {
+	case j.x.bodyErr != nil && !j.x.headerWritten:
+		// The app failed because its request body did: a slow or broken
+		// client, not the app's fault.
+		status := bodyErrorStatus(j.x.bodyErr)
+		h.log.Warningf("%s %s: reading the request body: %v; answered %d", r.Method, r.URL.RequestURI(), j.x.bodyErr, status)
+		writeStatus(w, status, true)
+		h.access.record(r, status, 0, start)
 	case j.x.timedOut && !j.x.headerWritten:
 		// The app ran past --request-timeout; whatever it answered (or
 		// raised) instead is replaced before a byte went out.
 		h.log.Errorf("Request %s %s ran past --request-timeout; answered 504", r.Method, r.URL.RequestURI())
-		writeStatus(w, http.StatusGatewayTimeout)
+		writeStatus(w, http.StatusGatewayTimeout, false)
 		h.access.record(r, http.StatusGatewayTimeout, 0, start)
 	case !o.Failed:
 		j.x.finish()
@@ -146,7 +183,7 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start t
 		if o.Err != nil {
 			h.log.Errorf("Error handling request %s %s: %v", r.Method, r.URL.RequestURI(), o.Err)
 		}
-		writeStatus(w, http.StatusInternalServerError)
+		writeStatus(w, http.StatusInternalServerError, false)
 		h.access.record(r, http.StatusInternalServerError, 0, start)
 	default:
 		// Headers are out: the only honest signal left is a cut connection
@@ -160,11 +197,15 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start t
 }
 
 // writeStatus answers with a plain-text status page, dropping whatever
-// headers the app had set.
-func writeStatus(w http.ResponseWriter, code int) {
+// headers the app had set; closeConn ends the connection after it (the
+// request's body may be unread).
+func writeStatus(w http.ResponseWriter, code int, closeConn bool) {
 	text := http.StatusText(code)
 	hdr := w.Header()
 	clear(hdr)
+	if closeConn {
+		hdr.Set("Connection", "close")
+	}
 	hdr.Set("Content-Type", "text/plain; charset=utf-8")
 	hdr.Set("Content-Length", strconv.Itoa(len(text)))
 	w.WriteHeader(code)

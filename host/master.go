@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -89,7 +88,7 @@ func runMaster(cfg Config, logger *Logger) error {
 	if err != nil {
 		return fmt.Errorf("find gowsgi's own binary to start workers: %w", err)
 	}
-	listeners, err := listenAll(cfg.Binds)
+	listeners, err := listenAll(cfg.Binds, cfg.listenOptions(), logger)
 	if err != nil {
 		return err
 	}
@@ -100,15 +99,24 @@ func runMaster(cfg Config, logger *Logger) error {
 		exits:   make(chan workerExit, 16),
 		beats:   make(chan workerBeat, 64),
 	}
+	var unixPaths []string
 	for _, ln := range listeners {
-		f, err := ln.(*net.TCPListener).File()
+		f, err := listenerFile(ln)
 		if err != nil {
 			closeAll(listeners)
 			return fmt.Errorf("pass listener %s to workers: %w", ln.Addr(), err)
 		}
 		m.files = append(m.files, f)
-		logger.Infof("Listening at: http://%s (%d)", ln.Addr(), os.Getpid())
+		if ln.Addr().Network() == "unix" {
+			unixPaths = append(unixPaths, ln.Addr().String())
+		}
+		logger.Infof("Listening at: %s (%d)", listenURL(ln, cfg.TLS.Enabled()), os.Getpid())
 	}
+	defer func() {
+		for _, p := range unixPaths {
+			_ = os.Remove(p) // the workers' copies never remove it
+		}
+	}()
 	// The master keeps only the duplicated descriptors; it never accepts.
 	closeAll(listeners)
 	defer func() {

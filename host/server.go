@@ -2,11 +2,9 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -43,7 +41,7 @@ func Run(cfg Config) error {
 		return runMaster(cfg, logger)
 	}
 	// Bind before importing the app: a busy port fails fast and cheaply.
-	listeners, err := listenAll(cfg.Binds)
+	listeners, err := listenAll(cfg.Binds, cfg.listenOptions(), logger)
 	if err != nil {
 		return err
 	}
@@ -71,11 +69,15 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 			return &ConfigError{fmt.Errorf("--chdir: %w", err)}
 		}
 	}
-	allow, err := environ.ParseForwardedAllow(cfg.ForwardedAllowIPs)
+	envConfig, err := cfg.environConfig()
 	if err != nil {
-		return &ConfigError{fmt.Errorf("--forwarded-allow-ips: %w", err)}
+		return &ConfigError{err}
 	}
-	envConfig := environ.Config{ScriptName: environ.NormalizeRootPath(cfg.RootPath), ForwardedAllow: allow}
+	front, err := newFront(cfg, logger)
+	if err != nil {
+		return &ConfigError{err}
+	}
+	listeners = front.wrap(listeners)
 
 	interp, info, err := pybridge.Start(pybridge.Config{
 		Program:      program,
@@ -104,25 +106,22 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		envConfig:    envConfig,
 		log:          logger,
 		access:       access,
+		limits:       cfg.requestLimits(),
+		timeouts:     ioTimeouts{body: cfg.BodyTimeout, write: cfg.WriteTimeout},
 		queueTimeout: cfg.QueueTimeout,
 		maxQueued:    int64(cfg.MaxQueued),
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       75 * time.Second,
-		ErrorLog:          log.New(logWriter{logger}, "", 0),
-	}
+	srv := front.server(h, log.New(logWriter{logger}, "", 0))
 	serveErr := make(chan error, len(listeners))
 	for _, ln := range listeners {
-		go func(ln net.Listener) { serveErr <- srv.Serve(ln) }(ln)
+		go func(ln net.Listener) { serveErr <- front.serve(srv, ln) }(ln)
 	}
 	if w != nil {
 		logger.Infof("Booting worker with pid: %d", os.Getpid())
 	} else {
 		// Only now: a failed import must leave its one error line alone.
 		for _, ln := range listeners {
-			logger.Infof("Listening at: http://%s (%d)", ln.Addr(), os.Getpid())
+			logger.Infof("Listening at: %s (%d)", front.displayAddr(ln), os.Getpid())
 		}
 		logger.Infof("Serving %s with %d Python threads (Python %s)", cfg.App, cfg.Threads, strings.Fields(info.Version)[0])
 	}
@@ -138,7 +137,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	}
 
 	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(signals)
 wait:
 	for {
@@ -149,6 +148,14 @@ wait:
 				logger.Infof("Handling signal: %s; reopening log files", sig)
 				if err := access.reopen(); err != nil {
 					logger.Errorf("%v", err)
+				}
+				continue
+			case syscall.SIGHUP:
+				// Alone (no master), HUP reloads the TLS certificate; a
+				// master reloads by replacing its workers instead.
+				logger.Infof("Handling signal: %s; reloading the TLS certificate", sig)
+				if err := front.reloadCertificate(); err != nil {
+					logger.Errorf("%v; keeping the old certificate", err)
 				}
 				continue
 			case syscall.SIGQUIT:
@@ -279,22 +286,6 @@ func minorVersion(v string) string {
 		return v
 	}
 	return parts[0] + "." + parts[1]
-}
-
-func listenAll(binds []string) ([]net.Listener, error) {
-	var listeners []net.Listener
-	for _, addr := range binds {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			closeAll(listeners)
-			if errors.Is(err, syscall.EADDRINUSE) {
-				return nil, fmt.Errorf("listen on %s: address already in use (another server is running there)", addr)
-			}
-			return nil, fmt.Errorf("listen on %s: %w", addr, err)
-		}
-		listeners = append(listeners, ln)
-	}
-	return listeners, nil
 }
 
 func closeAll(listeners []net.Listener) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +32,10 @@ func newRootCommand() *cobra.Command {
 
 func newRunCommand() *cobra.Command {
 	cfg := host.DefaultConfig()
-	timeoutSeconds := cfg.Timeout.Seconds() // gunicorn's --timeout is in seconds
+	// Flags whose text is not the Config type: gunicorn's seconds, octal.
+	timeoutSeconds := cfg.Timeout.Seconds()
+	keepAliveSeconds := cfg.KeepAlive.Seconds()
+	umaskText := "0"
 	cmd := &cobra.Command{
 		Use:   "run [flags] APP",
 		Short: "Serve a WSGI app (module:callable, module, or module:factory(args))",
@@ -55,6 +59,12 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 			cfg.App = args[0]
 			cfg.TimeoutSet = cmd.Flags().Changed("timeout") || os.Getenv("GOWSGI_TIMEOUT") != ""
 			cfg.Timeout = time.Duration(timeoutSeconds * float64(time.Second))
+			cfg.KeepAlive = time.Duration(keepAliveSeconds * float64(time.Second))
+			mask, err := strconv.ParseUint(strings.TrimPrefix(umaskText, "0o"), 8, 32)
+			if err != nil || mask > 0o777 {
+				return usageError{fmt.Errorf("--umask %q: want an octal mask such as 022", umaskText)}
+			}
+			cfg.Umask = os.FileMode(mask)
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -79,6 +89,29 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 	f.DurationVar(&cfg.WorkerLifetime, "worker-lifetime", 0, "replace a worker this old, e.g. 1h (0 = never)")
 	f.DurationVar(&cfg.RequestTimeout, "request-timeout", 0, "raise RequestTimeout in a request running Python this long and answer 504 (0 = off)")
 	f.StringVar(&cfg.PidFile, "pid", "", "write the (master) process id to this file")
+	// The network front.
+	f.StringVar(&umaskText, "umask", umaskText, "octal umask for unix sockets: their mode is 0777 &^ umask")
+	f.IntVar(&cfg.Backlog, "backlog", cfg.Backlog, "listen(2) backlog: connections waiting to be accepted")
+	f.StringVar(&cfg.TLS.CertFile, "certfile", "", "TLS certificate (PEM); with --keyfile, serves HTTPS (and HTTP/2 by ALPN)")
+	f.StringVar(&cfg.TLS.KeyFile, "keyfile", "", "TLS private key (PEM)")
+	f.StringVar(&cfg.TLS.CAFile, "ca-certs", "", "CA certificates (PEM) that client certificates must chain to")
+	f.StringVar(&cfg.TLS.CertReqs, "cert-reqs", "none", "client certificates: none, optional or required (or 0, 1, 2)")
+	f.StringVar(&cfg.TLS.MinVersion, "ssl-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
+	f.StringVar(&cfg.HTTP, "http", cfg.HTTP, "protocols over TLS: 1 (HTTP/1.1 only), 2 or auto (both, by ALPN)")
+	f.BoolVar(&cfg.H2C, "h2c", false, "also accept cleartext HTTP/2 with prior knowledge (for proxies that speak it)")
+	f.IntVar(&cfg.LimitRequestLine, "limit-request-line", cfg.LimitRequestLine, "longest request line in bytes, else 414 (0 = unlimited)")
+	f.IntVar(&cfg.LimitRequestFields, "limit-request-fields", cfg.LimitRequestFields, "most request headers, else 431 (0 = unlimited)")
+	f.IntVar(&cfg.LimitRequestFieldSize, "limit-request-field-size", cfg.LimitRequestFieldSize, "longest request header line in bytes, else 431 (0 = unlimited)")
+	f.Int64Var(&cfg.LimitRequestBody, "limit-request-body", 0, "largest request body in bytes, else 413 before the app runs (0 = unlimited)")
+	f.Float64Var(&keepAliveSeconds, "keep-alive", keepAliveSeconds, "seconds an idle keep-alive connection stays open")
+	f.DurationVar(&cfg.HeaderTimeout, "header-timeout", cfg.HeaderTimeout, "time a client has to send the whole request head (slowloris)")
+	f.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "longest wait for more request body bytes, else 408 (0 = none)")
+	f.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest wait for a client to take more response bytes (0 = none)")
+	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open connections per process; more wait in the backlog (0 = unlimited)")
+	f.StringVar(&cfg.SecureSchemeHeaders, "secure-scheme-headers", cfg.SecureSchemeHeaders, "HEADER=value pairs that, from a trusted proxy, mean https")
+	f.BoolVar(&cfg.ForwardedPrefix, "forwarded-prefix", false, "take SCRIPT_NAME from a trusted proxy's X-Forwarded-Prefix")
+	f.BoolVar(&cfg.ProxyProtocol, "proxy-protocol", false, "accept a PROXY protocol v1/v2 header (auto-detected) from --proxy-allow-from peers")
+	f.StringVar(&cfg.ProxyAllowFrom, "proxy-allow-from", cfg.ProxyAllowFrom, "peers allowed to send a PROXY header: IPs, CIDRs or *")
 	f.StringVar(&cfg.AccessLogFile, "access-logfile", "", "access log file, - for stdout (default off)")
 	return cmd
 }

@@ -1,0 +1,236 @@
+package host
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// PROXY protocol (v1 text, v2 binary; HAProxy's spec), for load balancers
+// that pass the client address in front of the TCP stream. The header is
+// read lazily, on the connection's own goroutine (net/http asks for
+// RemoteAddr first thing), so a slow client never blocks Accept.
+
+// proxyHeaderTimeout bounds how long a peer may take to send the header.
+const proxyHeaderTimeout = 5 * time.Second
+
+var proxyV2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
+
+var errProxyHeader = errors.New("bad PROXY protocol header")
+
+type proxyListener struct {
+	net.Listener
+	allow []netip.Prefix
+	log   *Logger
+}
+
+// acceptProxyProtocol wraps ln so that connections from allowed peers may
+// start with a PROXY header (auto-detected; without one they are plain).
+func acceptProxyProtocol(ln net.Listener, allow []netip.Prefix, log *Logger) net.Listener {
+	return &proxyListener{Listener: ln, allow: allow, log: log}
+}
+
+func (l *proxyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &proxyConn{Conn: c, l: l}, nil
+}
+
+type proxyConn struct {
+	net.Conn
+	l      *proxyListener
+	once   sync.Once
+	r      *bufio.Reader
+	remote net.Addr
+	err    error
+}
+
+func (c *proxyConn) init() {
+	c.once.Do(func() {
+		c.remote = c.Conn.RemoteAddr()
+		c.r = bufio.NewReader(c.Conn)
+		if !peerAllowed(c.remote, c.l.allow) {
+			return // bytes flow on untouched: a PROXY line is then a bad request
+		}
+		_ = c.Conn.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
+		addr, err := readProxyHeader(c.r)
+		_ = c.Conn.SetReadDeadline(time.Time{})
+		switch {
+		case err != nil:
+			c.err = err
+			c.l.log.Warningf("closing the connection from %s: %v", c.remote, err)
+			_ = c.Conn.Close()
+		case addr != nil:
+			c.remote = addr
+		}
+	})
+}
+
+func (c *proxyConn) Read(p []byte) (int, error) {
+	c.init()
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.r.Read(p)
+}
+
+func (c *proxyConn) RemoteAddr() net.Addr {
+	c.init()
+	return c.remote
+}
+
+// ReadFrom keeps sendfile(2) available through the wrapper.
+func (c *proxyConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+func peerAllowed(a net.Addr, allow []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return a.Network() == "unix"
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// readProxyHeader reads a v1 or v2 header if the stream starts with one.
+// It returns the client address it names, or nil (no header, or a LOCAL /
+// UNKNOWN one that keeps the real peer).
+func readProxyHeader(r *bufio.Reader) (net.Addr, error) {
+	first, err := r.Peek(1)
+	if err != nil {
+		return nil, nil // empty connection: let net/http see the EOF
+	}
+	switch first[0] {
+	case 'P':
+		if head, err := r.Peek(6); err != nil || string(head) != "PROXY " {
+			return nil, nil
+		}
+		line, err := readLimitedLine(r, 107) // the spec's maximum v1 length
+		if err != nil {
+			return nil, err
+		}
+		return parseProxyV1(line)
+	case '\r':
+		head, err := r.Peek(16)
+		if err != nil || !bytes.Equal(head[:12], proxyV2Signature) {
+			return nil, nil
+		}
+		n := int(binary.BigEndian.Uint16(head[14:16]))
+		if n > 2048 {
+			return nil, fmt.Errorf("%w: v2 payload of %d bytes", errProxyHeader, n)
+		}
+		frame := make([]byte, 16+n)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return nil, fmt.Errorf("%w: truncated v2 header", errProxyHeader)
+		}
+		return parseProxyV2(frame)
+	}
+	return nil, nil
+}
+
+func readLimitedLine(r *bufio.Reader, max int) (string, error) {
+	var b strings.Builder
+	for b.Len() < max {
+		c, err := r.ReadByte()
+		if err != nil {
+			return "", fmt.Errorf("%w: truncated v1 header", errProxyHeader)
+		}
+		b.WriteByte(c)
+		if c == '\n' {
+			return b.String(), nil
+		}
+	}
+	return "", fmt.Errorf("%w: v1 header longer than %d bytes", errProxyHeader, max)
+}
+
+// parseProxyV1 parses "PROXY TCP4 src dst sport dport\r\n".
+func parseProxyV1(line string) (net.Addr, error) {
+	body, ok := strings.CutSuffix(line, "\r\n")
+	if !ok {
+		return nil, fmt.Errorf("%w: v1 line does not end in CRLF", errProxyHeader)
+	}
+	f := strings.Split(body, " ")
+	if len(f) >= 2 && f[0] == "PROXY" && f[1] == "UNKNOWN" {
+		return nil, nil
+	}
+	if len(f) != 6 || f[0] != "PROXY" || (f[1] != "TCP4" && f[1] != "TCP6") {
+		return nil, fmt.Errorf("%w: %q", errProxyHeader, body)
+	}
+	src, err1 := netip.ParseAddr(f[2])
+	dst, err2 := netip.ParseAddr(f[3])
+	sport, err3 := parsePort(f[4])
+	_, err4 := parsePort(f[5])
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return nil, fmt.Errorf("%w: %q", errProxyHeader, body)
+	}
+	if (f[1] == "TCP4") != (src.Is4() && dst.Is4()) || src.Zone() != "" || dst.Zone() != "" {
+		return nil, fmt.Errorf("%w: addresses do not match %s", errProxyHeader, f[1])
+	}
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, sport)), nil
+}
+
+// parsePort accepts 0..65535 written without leading zeros, as the spec says.
+func parsePort(s string) (uint16, error) {
+	if s == "" || (len(s) > 1 && s[0] == '0') {
+		return 0, errProxyHeader
+	}
+	n, err := strconv.ParseUint(s, 10, 16)
+	return uint16(n), err
+}
+
+// parseProxyV2 parses a whole v2 frame (16-byte header + payload).
+func parseProxyV2(frame []byte) (net.Addr, error) {
+	if len(frame) < 16 || !bytes.Equal(frame[:12], proxyV2Signature) {
+		return nil, fmt.Errorf("%w: no v2 signature", errProxyHeader)
+	}
+	verCmd, fam := frame[12], frame[13]
+	if verCmd>>4 != 2 {
+		return nil, fmt.Errorf("%w: v2 version %d", errProxyHeader, verCmd>>4)
+	}
+	payload := frame[16:]
+	if int(binary.BigEndian.Uint16(frame[14:16])) != len(payload) {
+		return nil, fmt.Errorf("%w: v2 length mismatch", errProxyHeader)
+	}
+	switch verCmd & 0xF {
+	case 0: // LOCAL: the proxy's own connection (health check)
+		return nil, nil
+	case 1: // PROXY
+	default:
+		return nil, fmt.Errorf("%w: v2 command %d", errProxyHeader, verCmd&0xF)
+	}
+	switch fam {
+	case 0x11: // TCP over IPv4
+		if len(payload) < 12 {
+			return nil, fmt.Errorf("%w: short v2 IPv4 addresses", errProxyHeader)
+		}
+		src := netip.AddrFrom4([4]byte(payload[0:4]))
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, binary.BigEndian.Uint16(payload[8:10]))), nil
+	case 0x21: // TCP over IPv6
+		if len(payload) < 36 {
+			return nil, fmt.Errorf("%w: short v2 IPv6 addresses", errProxyHeader)
+		}
+		src := netip.AddrFrom16([16]byte(payload[0:16]))
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, binary.BigEndian.Uint16(payload[32:34]))), nil
+	}
+	return nil, nil // UNSPEC, UDP or unix: keep the real peer
+}
