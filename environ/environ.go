@@ -84,8 +84,8 @@ func Build(dst []Var, r *http.Request, cfg *Config) []Var {
 				continue // dropped, or a non-canonical spelling of the above
 			}
 			others = append(others, Var{key, joinValues(vals, key)})
-			if strings.HasPrefix(key, "HTTP_X_FORWARDED_") {
-				proxyHdrs = true // -Ssl, -Protocol, -Prefix: looked up below
+			if strings.HasPrefix(key, "HTTP_X_FORWARDED_") || isSecureHeader(name, cfg.SecureSchemeHeaders) {
+				proxyHdrs = true // -Ssl, -Protocol, -Prefix, secure-scheme headers: looked up below
 			}
 		default:
 			rank := headerRank[k-numCGIKeys]

@@ -453,6 +453,17 @@ func secureScheme(h map[string][]string, secure []SecureHeader) bool {
 	return false
 }
 
+// isSecureHeader reports whether the canonical header name is one of the
+// --secure-scheme-headers.
+func isSecureHeader(name string, secure []SecureHeader) bool {
+	for _, sh := range secure {
+		if sh.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // validPrefix accepts an X-Forwarded-Prefix that is a plain absolute path.
 func validPrefix(p string) bool {
 	if p == "" || p[0] != '/' {

@@ -539,6 +539,11 @@ func TestSecureSchemeHeadersPortAndPrefix(t *testing.T) {
 	if env["wsgi.url_scheme"] != "http" || env["SERVER_PORT"] != "80" || env["SCRIPT_NAME"] != "" || env["PATH_INFO"] != "/app/x" {
 		t.Errorf("untrusted peer changed the environ: %v", env)
 	}
+	// A secure header that is not an X-Forwarded-* one counts on its own.
+	cfg.SecureSchemeHeaders = []SecureHeader{{Name: "X-Is-Secure", Value: "yes"}}
+	if env = build("127.0.0.1:1234", "X-Is-Secure", "yes"); env["wsgi.url_scheme"] != "https" {
+		t.Errorf("custom secure header alone: %v", env)
+	}
 	env = build("127.0.0.1:1234", "X-Forwarded-Prefix", "/evil path")
 	if env["SCRIPT_NAME"] != "" {
 		t.Errorf("an invalid prefix was used: %v", env)

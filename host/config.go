@@ -122,6 +122,9 @@ func (c *Config) Validate() error {
 	case c.MaxConnections < 0 || c.Backlog < 0:
 		return fmt.Errorf("--max-connections and --backlog must not be negative")
 	}
+	if err := c.TLS.validate(); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func (f *front) wrap(listeners []net.Listener) []net.Listener {
 	for i, ln := range listeners {
 		ln = limitConnections(ln, f.cfg.MaxConnections)
 		if f.cfg.ProxyProtocol {
-			ln = acceptProxyProtocol(ln, f.proxyAllow, f.log)
+			ln = acceptProxyProtocol(ln, f.proxyAllow, f.cfg.HeaderTimeout, f.log)
 		}
 		out[i] = ln
 	}

@@ -20,8 +20,6 @@ import (
 // read lazily, on the connection's own goroutine (net/http asks for
 // RemoteAddr first thing), so a slow client never blocks Accept.
 
-// proxyHeaderTimeout bounds how long a peer may take to send the header.
-const proxyHeaderTimeout = 5 * time.Second
 
 var proxyV2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
@@ -29,14 +27,18 @@ var errProxyHeader = errors.New("bad PROXY protocol header")
 
 type proxyListener struct {
 	net.Listener
-	allow []netip.Prefix
-	log   *Logger
+	allow   []netip.Prefix
+	timeout time.Duration // --header-timeout: the header is part of the head
+	log     *Logger
 }
 
 // acceptProxyProtocol wraps ln so that connections from allowed peers may
 // start with a PROXY header (auto-detected; without one they are plain).
-func acceptProxyProtocol(ln net.Listener, allow []netip.Prefix, log *Logger) net.Listener {
-	return &proxyListener{Listener: ln, allow: allow, log: log}
+func acceptProxyProtocol(ln net.Listener, allow []netip.Prefix, timeout time.Duration, log *Logger) net.Listener {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	return &proxyListener{Listener: ln, allow: allow, timeout: timeout, log: log}
 }
 
 func (l *proxyListener) Accept() (net.Conn, error) {
@@ -44,12 +46,13 @@ func (l *proxyListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &proxyConn{Conn: c, l: l}, nil
+	return &proxyConn{Conn: c, l: l, accepted: time.Now()}, nil
 }
 
 type proxyConn struct {
 	net.Conn
-	l      *proxyListener
+	l        *proxyListener
+	accepted time.Time
 	once   sync.Once
 	r      *bufio.Reader
 	remote net.Addr
@@ -63,7 +66,9 @@ func (c *proxyConn) init() {
 		if !peerAllowed(c.remote, c.l.allow) {
 			return // bytes flow on untouched: a PROXY line is then a bad request
 		}
-		_ = c.Conn.SetReadDeadline(time.Now().Add(proxyHeaderTimeout))
+		// Counted from accept: a peer that sends nothing, or trickles the
+		// header, is cut at --header-timeout like any slow request head.
+		_ = c.Conn.SetReadDeadline(c.accepted.Add(c.l.timeout))
 		addr, err := readProxyHeader(c.r)
 		_ = c.Conn.SetReadDeadline(time.Time{})
 		switch {
@@ -118,11 +123,18 @@ func peerAllowed(a net.Addr, allow []netip.Prefix) bool {
 func readProxyHeader(r *bufio.Reader) (net.Addr, error) {
 	first, err := r.Peek(1)
 	if err != nil {
+		if isTimeout(err) {
+			return nil, fmt.Errorf("%w: nothing sent within the header timeout", errProxyHeader)
+		}
 		return nil, nil // empty connection: let net/http see the EOF
 	}
 	switch first[0] {
 	case 'P':
-		if head, err := r.Peek(6); err != nil || string(head) != "PROXY " {
+		head, err := r.Peek(6)
+		if err != nil && isTimeout(err) && strings.HasPrefix("PROXY ", string(head)) {
+			return nil, fmt.Errorf("%w: incomplete header within the header timeout", errProxyHeader)
+		}
+		if string(head) != "PROXY " {
 			return nil, nil
 		}
 		line, err := readLimitedLine(r, 107) // the spec's maximum v1 length
@@ -132,7 +144,10 @@ func readProxyHeader(r *bufio.Reader) (net.Addr, error) {
 		return parseProxyV1(line)
 	case '\r':
 		head, err := r.Peek(16)
-		if err != nil || !bytes.Equal(head[:12], proxyV2Signature) {
+		if err != nil && isTimeout(err) && bytes.HasPrefix(proxyV2Signature, head) {
+			return nil, fmt.Errorf("%w: incomplete header within the header timeout", errProxyHeader)
+		}
+		if len(head) < 16 || !bytes.Equal(head[:12], proxyV2Signature) {
 			return nil, nil
 		}
 		n := int(binary.BigEndian.Uint16(head[14:16]))
@@ -146,6 +161,11 @@ func readProxyHeader(r *bufio.Reader) (net.Addr, error) {
 		return parseProxyV2(frame)
 	}
 	return nil, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func readLimitedLine(r *bufio.Reader, max int) (string, error) {

@@ -18,6 +18,25 @@ type TLSConfig struct {
 	MinVersion        string // 1.2 or 1.3
 }
 
+// validate checks the settings' values even when TLS is off, so that a
+// typo is reported now and not when a certificate is added later.
+func (t TLSConfig) validate() error {
+	switch t.MinVersion {
+	case "", "1.2", "TLSv1.2", "1.3", "TLSv1.3":
+	default:
+		return fmt.Errorf("--ssl-min-version %q: want 1.2 or 1.3", t.MinVersion)
+	}
+	switch strings.ToLower(t.CertReqs) {
+	case "", "0", "none", "1", "optional", "2", "required":
+	default:
+		return fmt.Errorf("--cert-reqs %q: want none, optional or required", t.CertReqs)
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return fmt.Errorf("TLS needs both --certfile and --keyfile")
+	}
+	return nil
+}
+
 // Enabled reports whether TLS is asked for.
 func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
