@@ -20,7 +20,6 @@ import (
 // read lazily, on the connection's own goroutine (net/http asks for
 // RemoteAddr first thing), so a slow client never blocks Accept.
 
-
 var proxyV2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
 var errProxyHeader = errors.New("bad PROXY protocol header")
@@ -53,10 +52,10 @@ type proxyConn struct {
 	net.Conn
 	l        *proxyListener
 	accepted time.Time
-	once   sync.Once
-	r      *bufio.Reader
-	remote net.Addr
-	err    error
+	once     sync.Once
+	r        *bufio.Reader
+	remote   net.Addr
+	err      error
 }
 
 func (c *proxyConn) init() {
