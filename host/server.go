@@ -178,11 +178,18 @@ wait:
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()
 	go func() {
-		// A second signal cuts the wait short.
-		select {
-		case <-signals:
-			cancel()
-		case <-ctx.Done():
+		// A second stop signal cuts the wait short (HUP and USR1 do not).
+		for {
+			select {
+			case sig := <-signals:
+				if sig == syscall.SIGHUP || sig == syscall.SIGUSR1 {
+					continue
+				}
+				cancel()
+				return
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	if err := srv.Shutdown(ctx); err != nil {
