@@ -33,10 +33,14 @@ type handler struct {
 	timeouts     ioTimeouts
 	queued       atomic.Int64
 	served       atomic.Int64 // requests answered, for the master's --max-requests
+	maxRequests  int64         // worker only: this process's --max-requests
+	limitHit     chan struct{} // worker only: closed at maxRequests
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.served.Add(1)
+	if n := h.served.Add(1); n == h.maxRequests && h.limitHit != nil {
+		close(h.limitHit) // tell the master now, not at the next beat
+	}
 	var start time.Time
 	if h.access != nil { // the clock read is for the access log only
 		start = time.Now()
@@ -47,6 +51,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, status, true)
 		h.access.record(r, status, 0, start)
 		return
+	}
+	if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0) {
+		// RFC 9112 §6.1: a request that had both Transfer-Encoding and
+		// Content-Length, or Transfer-Encoding on HTTP/1.0, must end its
+		// connection. net/http removes the evidence (it drops the losing
+		// header) before a handler runs, so every chunked request closes
+		// its connection, and so does every HTTP/1.0 one: no body can
+		// then be read as a second request (smuggling).
+		w.Header().Set("Connection", "close")
 	}
 	j := jobPool.Get().(*job)
 	defer jobPool.Put(j)
@@ -202,8 +215,9 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start t
 func writeStatus(w http.ResponseWriter, code int, closeConn bool) {
 	text := http.StatusText(code)
 	hdr := w.Header()
+	keepClose := hdr.Get("Connection") == "close"
 	clear(hdr)
-	if closeConn {
+	if closeConn || keepClose {
 		hdr.Set("Connection", "close")
 	}
 	hdr.Set("Content-Type", "text/plain; charset=utf-8")

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"sort"
 	"strconv"
@@ -42,7 +41,7 @@ const (
 
 type workerProc struct {
 	pid      int
-	cmd      *exec.Cmd
+	proc     *os.Process
 	gen      int // reload generation it was started in
 	started  time.Time
 	lastBeat time.Time
@@ -66,7 +65,8 @@ type workerBeat struct {
 type master struct {
 	cfg     Config
 	log     *Logger
-	files   []*os.File // listening sockets handed to every worker
+	files   []*os.File // the listening sockets, kept open for every worker
+	fds     []uintptr  // their descriptor numbers, read without File.Fd()
 	exe     string
 	args    []string
 	target  int
@@ -107,6 +107,12 @@ func runMaster(cfg Config, logger *Logger) error {
 			return fmt.Errorf("pass listener %s to workers: %w", ln.Addr(), err)
 		}
 		m.files = append(m.files, f)
+		fd, err := rawFd(f)
+		if err != nil {
+			closeAll(listeners)
+			return fmt.Errorf("pass listener %s to workers: %w", ln.Addr(), err)
+		}
+		m.fds = append(m.fds, fd)
 		if ln.Addr().Network() == "unix" {
 			unixPaths = append(unixPaths, ln.Addr().String())
 		}
@@ -186,7 +192,7 @@ func (m *master) handleSignal(sig syscall.Signal) {
 		}
 	case syscall.SIGUSR1:
 		for _, w := range m.workers {
-			_ = w.cmd.Process.Signal(syscall.SIGUSR1)
+			_ = w.proc.Signal(syscall.SIGUSR1)
 		}
 	}
 }
@@ -225,7 +231,17 @@ func (m *master) handleBeat(b workerBeat) {
 		m.retireOneReplaced()
 	}
 	if w.limit > 0 && b.msg.Served >= w.limit && w.replace == "" {
-		m.replaceWorker(w, fmt.Sprintf("served %d requests (--max-requests)", b.msg.Served))
+		reason := fmt.Sprintf("served %d requests (--max-requests)", b.msg.Served)
+		if m.otherWorkers(w) > 0 {
+			// Others serve (or are about to) meanwhile, and new connections
+			// wait in the shared socket's backlog: retire it now, as
+			// gunicorn does.
+			m.log.Infof("Replacing worker %d: %s", w.pid, reason)
+			m.stopWorker(w, syscall.SIGTERM)
+			m.spawnMissing()
+		} else {
+			m.replaceWorker(w, reason) // the only one: successor first
+		}
 	}
 }
 
@@ -258,7 +274,7 @@ func (m *master) handleTick(now time.Time) {
 	if m.stopping && now.After(m.stopDeadline) {
 		for _, w := range m.workers {
 			m.log.Warningf("Worker %d still running at the stop deadline; killing it", w.pid)
-			_ = w.cmd.Process.Kill()
+			_ = w.proc.Kill()
 		}
 		m.stopDeadline = now.Add(time.Hour) // kill once
 	}
@@ -298,40 +314,59 @@ func (m *master) spawnMissing() {
 	}
 }
 
+// spawn starts one worker. It uses syscall.ForkExec with raw descriptors,
+// not os/exec: exec.Cmd.ExtraFiles calls File.Fd(), which switches the
+// shared listening socket to blocking mode until the new worker switches
+// it back, and a worker that calls accept(2) in that window blocks in the
+// kernel where Shutdown cannot stop it.
 func (m *master) spawn() error {
-	beatRead, beatWrite, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("heartbeat pipe: %w", err)
+	var pipe [2]int
+	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC); err != nil {
+		return fmt.Errorf("heartbeat pipe: %w", os.NewSyscallError("pipe2", err))
 	}
-	defer beatWrite.Close()
-	cmd := exec.Command(m.exe, m.args...)
-	cmd.Args[0] = "gowsgi: worker" // what ps shows
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.ExtraFiles = append(append([]*os.File{}, m.files...), beatWrite)
-	cmd.Env = append(os.Environ(),
-		envWorkerListeners+"="+strconv.Itoa(len(m.files)),
-		envWorkerBeat+"="+m.beatInterval().String())
-	// A worker outlives a master killed with SIGKILL by at most this.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	beatRead := os.NewFile(uintptr(pipe[0]), "heartbeat")
+	defer syscall.Close(pipe[1])
+	files := append([]uintptr{0, 1, 2}, m.fds...)
+	files = append(files, uintptr(pipe[1]))
+	argv := append([]string{"gowsgi: worker"}, m.args...) // argv[0] is what ps shows
+	limit := m.requestLimit()
+	env := append(os.Environ(),
+		envWorkerListeners+"="+strconv.Itoa(len(m.fds)),
+		envWorkerBeat+"="+m.beatInterval().String(),
+		envWorkerMaxRequests+"="+strconv.FormatInt(limit, 10))
+	pid, err := syscall.ForkExec(m.exe, argv, &syscall.ProcAttr{
+		Env:   env,
+		Files: files,
+		// A worker outlives a master killed with SIGKILL by a drain at most.
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+	})
+	if err != nil {
+		beatRead.Close()
+		return err
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
 		beatRead.Close()
 		return err
 	}
 	now := time.Now()
-	w := &workerProc{pid: cmd.Process.Pid, cmd: cmd, gen: m.gen, started: now, lastBeat: now}
-	if n := m.cfg.MaxRequests; n > 0 {
-		w.limit = int64(n)
-		if j := m.cfg.MaxRequestsJitter; j > 0 {
-			w.limit += rand.Int64N(int64(j) + 1)
-		}
-	}
+	w := &workerProc{pid: pid, proc: proc, gen: m.gen, started: now, lastBeat: now, limit: limit}
 	m.workers[w.pid] = w
 	go readBeats(w.pid, beatRead, m.beats)
 	go func() {
-		_ = cmd.Wait()
-		m.exits <- workerExit{pid: w.pid, state: cmd.ProcessState}
+		state, _ := proc.Wait()
+		m.exits <- workerExit{pid: w.pid, state: state}
 	}()
 	return nil
+}
+
+// requestLimit is a new worker's --max-requests plus its jitter (0: none).
+func (m *master) requestLimit() int64 {
+	n := int64(m.cfg.MaxRequests)
+	if n > 0 && m.cfg.MaxRequestsJitter > 0 {
+		n += rand.Int64N(int64(m.cfg.MaxRequestsJitter) + 1)
+	}
+	return n
 }
 
 // beatInterval is how often workers report: often enough for --timeout to
@@ -437,12 +472,23 @@ func (m *master) stopAll(sig syscall.Signal, within time.Duration) {
 
 func (m *master) stopWorker(w *workerProc, sig syscall.Signal) {
 	w.stopping = true
-	_ = w.cmd.Process.Signal(sig)
+	_ = w.proc.Signal(sig)
 }
 
 func (m *master) killWorker(w *workerProc, why string) {
 	m.log.Errorf("WORKER TIMEOUT (pid: %d): %s, past --timeout %s; killing it", w.pid, why, m.cfg.Timeout)
 	m.stopWorker(w, syscall.SIGKILL)
+}
+
+// otherWorkers counts the workers other than w that serve or boot.
+func (m *master) otherWorkers(w *workerProc) int {
+	n := 0
+	for _, o := range m.workers {
+		if o != w && !o.stopping && o.replace == "" {
+			n++
+		}
+	}
+	return n
 }
 
 func (m *master) oldestServing() *workerProc {
@@ -460,6 +506,20 @@ func (m *master) oldestServing() *workerProc {
 }
 
 // ---- helpers ----------------------------------------------------------
+
+// rawFd reads a file's descriptor number without File.Fd(), which would
+// put the (shared) socket into blocking mode.
+func rawFd(f *os.File) (uintptr, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var fd uintptr
+	if err := rc.Control(func(d uintptr) { fd = d }); err != nil {
+		return 0, err
+	}
+	return fd, nil
+}
 
 // signalNames are the names operators send them by (Go's own names are
 // descriptions such as "stopped (tty input)").

@@ -111,7 +111,12 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		queueTimeout: cfg.QueueTimeout,
 		maxQueued:    int64(cfg.MaxQueued),
 	}
+	if w != nil {
+		h.maxRequests, h.limitHit = w.maxRequests, w.limitHit
+	}
 	srv := front.server(h, log.New(logWriter{logger}, "", 0))
+	conns := newConnTracker()
+	srv.ConnState = conns.hook
 	serveErr := make(chan error, len(listeners))
 	for _, ln := range listeners {
 		go func(ln net.Listener) { serveErr <- front.serve(srv, ln) }(ln)
@@ -192,7 +197,7 @@ wait:
 			}
 		}
 	}()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := drain(ctx, srv, listeners, conns); err != nil {
 		// Requests still running in Python cannot be interrupted safely;
 		// close their connections and exit without finalising Python.
 		logger.Warningf("graceful shutdown: %v; closing the remaining connections", err)

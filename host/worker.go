@@ -17,14 +17,19 @@ import (
 const (
 	envWorkerListeners = "GOWSGI_WORKER_LISTENERS" // n
 	envWorkerBeat      = "GOWSGI_WORKER_BEAT"      // heartbeat interval
+	// envWorkerMaxRequests: the worker reports at once when it has served
+	// this many (its --max-requests plus jitter), not at the next beat.
+	envWorkerMaxRequests = "GOWSGI_WORKER_MAX_REQUESTS"
 )
 
 // workerLink is a worker's side of its master: the inherited listeners and
 // the heartbeat pipe.
 type workerLink struct {
-	listeners []net.Listener
-	beat      *os.File
-	interval  time.Duration
+	listeners   []net.Listener
+	beat        *os.File
+	interval    time.Duration
+	maxRequests int64         // 0 = none
+	limitHit    chan struct{} // closed by the handler when maxRequests is reached
 }
 
 // heartbeatMessage is one JSON line on the pipe: Ready once serving, then
@@ -49,13 +54,15 @@ func workerFromEnvironment() (*workerLink, bool, error) {
 	if err != nil || interval <= 0 {
 		interval = time.Second
 	}
+	maxRequests, _ := strconv.ParseInt(os.Getenv(envWorkerMaxRequests), 10, 64)
 	os.Unsetenv(envWorkerListeners)
 	os.Unsetenv(envWorkerBeat)
+	os.Unsetenv(envWorkerMaxRequests)
 	count, err := strconv.Atoi(countText)
 	if err != nil || count < 1 {
 		return nil, false, fmt.Errorf("worker: bad %s=%q", envWorkerListeners, countText)
 	}
-	w := &workerLink{interval: interval}
+	w := &workerLink{interval: interval, maxRequests: maxRequests, limitHit: make(chan struct{})}
 	for i := 0; i < count; i++ {
 		f := os.NewFile(uintptr(3+i), fmt.Sprintf("listener-%d", i))
 		ln, err := net.FileListener(f)
@@ -92,6 +99,8 @@ func (w *workerLink) heartbeat(h *handler, stop <-chan struct{}, masterGone chan
 		case <-stop:
 			return
 		case <-tick.C:
+		case <-w.limitHit:
+			w.limitHit = nil // report once, now
 		}
 	}
 }
