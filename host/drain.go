@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -72,5 +73,9 @@ func drain(ctx context.Context, srv *http.Server, listeners []net.Listener, t *c
 	closeAll(listeners)
 	srv.SetKeepAlivesEnabled(false)
 	t.waitIdle(ctx)
-	return srv.Shutdown(ctx)
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		return nil // Shutdown closing the listeners we closed above
+	}
+	return err
 }
