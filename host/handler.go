@@ -32,7 +32,7 @@ type handler struct {
 	limits       requestLimits
 	timeouts     ioTimeouts
 	queued       atomic.Int64
-	served       atomic.Int64 // requests answered, for the master's --max-requests
+	served       atomic.Int64  // requests answered, for the master's --max-requests
 	maxRequests  int64         // worker only: this process's --max-requests
 	limitHit     chan struct{} // worker only: closed at maxRequests
 }
