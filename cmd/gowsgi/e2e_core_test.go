@@ -14,6 +14,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -544,5 +546,40 @@ func TestForwardedHeadersOnlyFromTrustedPeers(t *testing.T) {
 	env = envOf(startApps(t, "environ_dump:application", "--forwarded-allow-ips", "192.0.2.1"))
 	if env["REMOTE_ADDR"] != "127.0.0.1" || env["wsgi.url_scheme"] != "http" || env["HTTP_X_FORWARDED_FOR"] != "203.0.113.9, 127.0.0.1" {
 		t.Errorf("untrusted peer changed the environ: REMOTE_ADDR %v scheme %v XFF %v", env["REMOTE_ADDR"], env["wsgi.url_scheme"], env["HTTP_X_FORWARDED_FOR"])
+	}
+}
+
+func TestGracefulShutdownFinalizesPython(t *testing.T) {
+	// atexit handlers run only when Python is finalised: a graceful stop
+	// must get that far (a shutdown error once skipped it silently).
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "atexit-ran")
+	app := fmt.Sprintf(`import atexit
+
+def _bye():
+    with open(%q, "w") as f:
+        f.write("yes")
+
+atexit.register(_bye)
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+`, marker)
+	if err := os.WriteFile(filepath.Join(dir, "atexit_app.py"), []byte(app), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverOptions{app: "atexit_app:application", args: []string{"--chdir", dir}})
+	resp, body := s.get(t, "/")
+	expectStatus(t, resp, body, 200)
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.waitExit(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, s.stderr.String())
+	}
+	if data, err := os.ReadFile(marker); err != nil || string(data) != "yes" {
+		t.Fatalf("atexit handler did not run (%v):\n%s", err, s.stderr.String())
+	}
+	if strings.Contains(s.stderr.String(), "graceful shutdown:") {
+		t.Fatalf("the graceful stop reported a failure:\n%s", s.stderr.String())
 	}
 }
