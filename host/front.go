@@ -74,6 +74,8 @@ func (f *front) server(h http.Handler, errorLog *log.Logger) *http.Server {
 		TLSConfig:         f.tls,
 		Protocols:         &protocols,
 		ErrorLog:          errorLog,
+		// "OPTIONS *" goes to the app, as under gunicorn (PATH_INFO "*").
+		DisableGeneralOptionsHandler: true,
 	}
 }
 

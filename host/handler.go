@@ -166,7 +166,9 @@ func (h *handler) dispatch(j *job, r *http.Request) int {
 // finish logs how the app did and completes the HTTP response.
 func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start time.Time) {
 	o := &j.outcome
-	if o.Traceback != "" {
+	if o.Traceback != "" && j.x.bodyErr == nil {
+		// (When the request body failed, the app's traceback is only the
+		// echo of that: the warning below says what happened.)
 		h.log.Errorf("Error handling request %s %s\n%s", r.Method, r.URL.RequestURI(), o.Traceback)
 	}
 	if o.Warning != "" {
