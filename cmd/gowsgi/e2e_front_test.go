@@ -182,16 +182,9 @@ func frontClient(t *testing.T, listen string, tlsConf *tls.Config) (*http.Client
 
 // frontDo sends one request; header pairs "Host" set the request's Host.
 func frontDo(c *http.Client, method, url string, body io.Reader, header ...string) (*http.Response, []byte, error) {
-	req, err := http.NewRequest(method, url, body)
+	req, err := newTestRequest(method, url, body, header...)
 	if err != nil {
 		return nil, nil, err
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		if strings.EqualFold(header[i], "Host") {
-			req.Host = header[i+1]
-			continue
-		}
-		req.Header.Add(header[i], header[i+1])
 	}
 	resp, err := c.Do(req)
 	if err != nil {

@@ -213,16 +213,9 @@ var testClient = &http.Client{
 // do sends a request and returns the response with its whole body.
 func (s *testServer) do(t *testing.T, method, path string, body io.Reader, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.url+path, body)
+	req, err := newTestRequest(method, s.url+path, body, header...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		if strings.EqualFold(header[i], "Host") {
-			req.Host = header[i+1]
-			continue
-		}
-		req.Header.Add(header[i], header[i+1])
 	}
 	resp, err := testClient.Do(req)
 	if err != nil {
@@ -234,6 +227,23 @@ func (s *testServer) do(t *testing.T, method, path string, body io.Reader, heade
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
 	return resp, data
+}
+
+// newTestRequest builds a request with header pairs; a "Host" pair sets
+// the request's Host.
+func newTestRequest(method, url string, body io.Reader, header ...string) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if strings.EqualFold(header[i], "Host") {
+			req.Host = header[i+1]
+			continue
+		}
+		req.Header.Add(header[i], header[i+1])
+	}
+	return req, nil
 }
 
 // get is do for a GET without a body.
