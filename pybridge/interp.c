@@ -209,14 +209,20 @@ fail:
     return -1;
 }
 
-int gw_support_call(const char *func, const char *arg, char **out, char **err) {
+/* gw_call_support returns a new reference to _gowsgi.<func>(arg), or NULL
+ * with an exception set. */
+static PyObject *gw_call_support(const char *func, const char *arg) {
     PyObject *fn = PyObject_GetAttrString(gw.module, func);
     if (fn == NULL) {
-        *err = gw_take_error();
-        return -1;
+        return NULL;
     }
     PyObject *result = PyObject_CallFunction(fn, "s", arg);
     Py_DECREF(fn);
+    return result;
+}
+
+int gw_support_call(const char *func, const char *arg, char **out, char **err) {
+    PyObject *result = gw_call_support(func, arg);
     if (result == NULL) {
         *err = gw_take_error();
         return -1;
@@ -232,13 +238,7 @@ int gw_support_call(const char *func, const char *arg, char **out, char **err) {
 }
 
 int gw_load_app(const char *spec, char **err) {
-    PyObject *fn = PyObject_GetAttrString(gw.module, "load_app");
-    if (fn == NULL) {
-        *err = gw_take_error();
-        return -1;
-    }
-    PyObject *app = PyObject_CallFunction(fn, "s", spec);
-    Py_DECREF(fn);
+    PyObject *app = gw_call_support("load_app", spec);
     if (app == NULL) {
         *err = gw_take_error();
         return -1;
