@@ -416,7 +416,7 @@ func (m *master) retireOneReplaced() {
 	}
 	if m.reloading && waiting == 0 {
 		m.reloading = false
-		m.log.Infof("Reload complete")
+		m.log.Infof("Reload complete: new workers serve; the old ones are draining")
 	}
 }
 
