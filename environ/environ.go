@@ -387,10 +387,11 @@ func peerInfo(remote string, local net.Addr) (addr, port string, unix bool) {
 	}
 	j := strings.LastIndexByte(remote, ':')
 	if j < 0 || !isPort(remote[j+1:]) {
-		if ap, err := netip.ParseAddrPort(remote); err == nil {
-			// An odd spelling such as a zero-padded port (found by
-			// FuzzBuild): normalise it.
-			return ap.Addr().String(), strconv.Itoa(int(ap.Port())), false
+		if ap, err := netip.ParseAddrPort(remote); err == nil && j > 0 {
+			// A zero-padded port (found by FuzzBuild): keep the address
+			// as written, give the port its plain form.
+			addr = strings.TrimSuffix(strings.TrimPrefix(remote[:j], "["), "]")
+			return addr, strconv.Itoa(int(ap.Port())), false
 		}
 		// Not host:port (a custom listener); pass it on as is. It is
 		// trusted only if it is a bare IP in the allow list.
