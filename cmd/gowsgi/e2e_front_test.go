@@ -39,7 +39,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -65,8 +64,6 @@ type frontServer struct {
 	tlsConf *tls.Config // for calls() on a TLS server
 }
 
-var frontListening = regexp.MustCompile(`Listening at: (\S+)`)
-
 // startFront starts gowsgi serving front_mux from testdata/apps and waits
 // for o.listens "Listening at:" lines. It is stopped when the test ends.
 func startFront(t *testing.T, o frontOptions) *frontServer {
@@ -79,54 +76,19 @@ func startFront(t *testing.T, o frontOptions) *frontServer {
 	args := []string{"run", "--virtualenv", testVenv, "--chdir", filepath.Join(repoRoot, "testdata", "apps")}
 	args = append(args, o.args...)
 	args = append(args, frontApp)
-	s := &testServer{stderr: &syncBuffer{}, stdout: &syncBuffer{}, exited: make(chan struct{})}
+	var cmd *exec.Cmd
 	if o.systemd {
-		s.cmd = exec.Command("/bin/sh", append([]string{"-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`, gowsgiBin}, args...)...)
+		cmd = exec.Command("/bin/sh", append([]string{"-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`, gowsgiBin}, args...)...)
 	} else {
-		s.cmd = exec.Command(gowsgiBin, args...)
+		cmd = exec.Command(gowsgiBin, args...)
 	}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "LISTEN_") || strings.HasPrefix(kv, "GOWSGI_")
 	})
-	s.cmd.Env = append(env, o.env...)
-	s.cmd.ExtraFiles = o.files
-	s.cmd.Stdout = s.stdout
-	pr, pw := io.Pipe()
-	s.cmd.Stderr = pw
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start gowsgi: %v", err)
-	}
-	found := make(chan []string, 1)
-	go func() {
-		var seen []string
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.stderr.Write([]byte(line + "\n"))
-			if m := frontListening.FindStringSubmatch(line); m != nil {
-				seen = append(seen, m[1])
-				if len(seen) == want {
-					found <- slices.Clone(seen)
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	go func() {
-		_ = s.cmd.Wait()
-		pw.Close()
-		close(s.exited)
-	}()
-	t.Cleanup(func() { s.stop(t) })
-	fs := &frontServer{testServer: s}
-	select {
-	case fs.listens = <-found:
-	case <-s.exited:
-		t.Fatalf("gowsgi %v exited before listening:\n%s", o.args, s.stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("gowsgi %v did not log %d Listening lines within 60s:\n%s", o.args, want, s.stderr.String())
-	}
+	cmd.Env = append(env, o.env...)
+	cmd.ExtraFiles = o.files
+	s, listens := launchServer(t, cmd, want)
+	fs := &frontServer{testServer: s, listens: listens}
 	fs.addr = frontHostPort(fs.listens[0])
 	fs.url = "http://" + fs.addr
 	return fs

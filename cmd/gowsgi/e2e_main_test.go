@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,7 +107,7 @@ type testServer struct {
 	exited chan struct{}
 }
 
-var listeningLine = regexp.MustCompile(`Listening at: http://(\S+)`)
+var listeningLine = regexp.MustCompile(`Listening at: (\S+)`)
 
 // startServer starts gowsgi and waits until it listens; it is stopped with
 // SIGTERM (then SIGKILL) when the test ends.
@@ -119,26 +120,39 @@ func startServer(t *testing.T, o serverOptions) *testServer {
 	}
 	args = append(args, o.args...)
 	args = append(args, o.app)
-	s := &testServer{stderr: &syncBuffer{}, stdout: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(gowsgiBin, args...)
-	s.cmd.Env = append(os.Environ(), o.env...)
+	cmd := exec.Command(gowsgiBin, args...)
+	cmd.Env = append(os.Environ(), o.env...)
+	s, listens := launchServer(t, cmd, 1)
+	s.addr = strings.TrimPrefix(listens[0], "http://")
+	s.url = "http://" + s.addr
+	return s
+}
+
+// launchServer starts a prepared gowsgi command, copies its stderr into
+// the server's log and waits for want "Listening at:" lines, which it
+// returns as logged (http://h:p, https://h:p, unix:/path). The server is
+// stopped when the test ends.
+func launchServer(t *testing.T, cmd *exec.Cmd, want int) (*testServer, []string) {
+	t.Helper()
+	s := &testServer{cmd: cmd, stderr: &syncBuffer{}, stdout: &syncBuffer{}, exited: make(chan struct{})}
 	s.cmd.Stdout = s.stdout
 	pr, pw := io.Pipe()
 	s.cmd.Stderr = pw
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start gowsgi: %v", err)
 	}
-	found := make(chan string, 1)
+	found := make(chan []string, 1)
 	go func() {
+		var seen []string
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
 			s.stderr.Write([]byte(line + "\n"))
 			if m := listeningLine.FindStringSubmatch(line); m != nil {
-				select {
-				case found <- m[1]:
-				default:
+				seen = append(seen, m[1])
+				if len(seen) == want {
+					found <- slices.Clone(seen)
 				}
 			}
 		}
@@ -151,14 +165,14 @@ func startServer(t *testing.T, o serverOptions) *testServer {
 	}()
 	t.Cleanup(func() { s.stop(t) })
 	select {
-	case s.addr = <-found:
+	case listens := <-found:
+		return s, listens
 	case <-s.exited:
-		t.Fatalf("gowsgi exited before listening:\n%s", s.stderr.String())
+		t.Fatalf("gowsgi %v exited before listening:\n%s", s.cmd.Args[1:], s.stderr.String())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("gowsgi did not listen within 60s:\n%s", s.stderr.String())
+		t.Fatalf("gowsgi %v did not log %d Listening lines within 60s:\n%s", s.cmd.Args[1:], want, s.stderr.String())
 	}
-	s.url = "http://" + s.addr
-	return s
+	return nil, nil
 }
 
 // stop ends the server gracefully, killing it if it does not exit.
