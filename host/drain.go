@@ -6,58 +6,54 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// connTracker counts connections that have a request on its way or in
-// progress (net/http's StateNew and StateActive), through the server's
-// ConnState hook.
+// connTracker tracks connections accepted but not yet past their first
+// request (net/http's StateNew), through the server's ConnState hook.
 //
 // Why: http.Server.Shutdown drops a request that it reads after shutdown
 // began, without an answer (the client sees EOF), and a connection
-// accepted just before the listener closed is exactly that. So a drain
-// first stops accepting and turns keep-alives off, then waits for these
-// connections to be answered, and only then calls Shutdown.
+// accepted just before the listener closed is exactly that. Requests
+// already in progress are safe (Shutdown waits for them), and idle
+// keep-alive connections are closed either way. So a drain stops
+// accepting, turns keep-alives off, waits for these fresh connections to
+// be answered, and only then calls Shutdown.
+//
+// The hook runs on every request (Active, Idle), so that path is one
+// atomic load while no fresh connection exists.
 type connTracker struct {
-	mu     sync.Mutex
-	states map[net.Conn]http.ConnState
-	busy   int
+	mu    sync.Mutex
+	fresh map[net.Conn]struct{}
+	count atomic.Int64 // len(fresh)
 }
 
 func newConnTracker() *connTracker {
-	return &connTracker{states: map[net.Conn]http.ConnState{}}
+	return &connTracker{fresh: map[net.Conn]struct{}{}}
 }
-
-func busyState(s http.ConnState) bool { return s == http.StateNew || s == http.StateActive }
 
 func (t *connTracker) hook(c net.Conn, s http.ConnState) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	prev, known := t.states[c]
-	if known && busyState(prev) {
-		t.busy--
-	}
-	if s == http.StateClosed || s == http.StateHijacked {
-		delete(t.states, c)
+	if s != http.StateNew && t.count.Load() == 0 {
 		return
 	}
-	t.states[c] = s
-	if busyState(s) {
-		t.busy++
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s == http.StateNew {
+		t.fresh[c] = struct{}{}
+	} else if _, ok := t.fresh[c]; ok {
+		delete(t.fresh, c)
+	} else {
+		return
 	}
+	t.count.Store(int64(len(t.fresh)))
 }
 
-// waitIdle waits until no connection is busy, or ctx ends.
+// waitIdle waits until no fresh connection is left, or ctx ends.
 func (t *connTracker) waitIdle(ctx context.Context) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		t.mu.Lock()
-		busy := t.busy
-		t.mu.Unlock()
-		if busy == 0 {
-			return
-		}
+	for t.count.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return
@@ -67,8 +63,9 @@ func (t *connTracker) waitIdle(ctx context.Context) {
 }
 
 // drain stops srv without dropping a request it has accepted: no new
-// connections, no more keep-alive, every started request answered, then
-// Shutdown for what is left (idle connections).
+// connections, no more keep-alive, every fresh connection's request
+// answered, then Shutdown (which waits for requests in progress and
+// closes idle connections).
 func drain(ctx context.Context, srv *http.Server, listeners []net.Listener, t *connTracker) error {
 	closeAll(listeners)
 	srv.SetKeepAlivesEnabled(false)
