@@ -202,6 +202,7 @@ func (m *master) handleExit(e workerExit) {
 	if !ok {
 		return
 	}
+	m.handlePendingBeats()
 	delete(m.workers, e.pid)
 	status := describeExit(e.state)
 	switch {
@@ -214,6 +215,18 @@ func (m *master) handleExit(e workerExit) {
 	}
 	if !m.stopping {
 		m.spawnMissing()
+	}
+}
+
+// handlePendingBeats handles the beats already queued, without waiting.
+func (m *master) handlePendingBeats() {
+	for {
+		select {
+		case b := <-m.beats:
+			m.handleBeat(b)
+		default:
+			return
+		}
 	}
 }
 
@@ -352,9 +365,22 @@ func (m *master) spawn() error {
 	now := time.Now()
 	w := &workerProc{pid: pid, proc: proc, gen: m.gen, started: now, lastBeat: now, limit: limit}
 	m.workers[w.pid] = w
-	go readBeats(w.pid, beatRead, m.beats)
+	beatsRead := make(chan struct{})
+	go func() {
+		readBeats(w.pid, beatRead, m.beats)
+		close(beatsRead)
+	}()
 	go func() {
 		state, _ := proc.Wait()
+		// The beats a worker wrote before dying (its "ready" among them)
+		// must reach the loop before its exit does, or a worker that
+		// crashes right after booting looks like one that never booted.
+		// A child of the app holding the pipe open must not delay the
+		// exit for long, hence the bound.
+		select {
+		case <-beatsRead:
+		case <-time.After(time.Second):
+		}
 		m.exits <- workerExit{pid: w.pid, state: state}
 	}()
 	return nil

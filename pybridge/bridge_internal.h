@@ -26,6 +26,7 @@ typedef struct {
      * str is immutable, so equal bytes reuse it instead of decoding. */
     PyObject **value_cache;
     int known_count;
+    int key_request_method, key_raw_uri; /* indexes of these known keys */
     PyThreadState *init_tstate;
 } gw_globals;
 
@@ -94,6 +95,17 @@ static inline int gw_lookup_attr(PyObject *obj, PyObject *name, PyObject **out) 
     return _PyObject_LookupAttr(obj, name, out);
 #endif
 }
+
+/* crash.c: the request in flight on this OS thread, for a crash report. */
+#define GW_CRASH_NOTE_MAX 240
+extern __thread char gw_crash_note[GW_CRASH_NOTE_MAX];
+extern __thread unsigned gw_crash_note_len;
+extern __thread int gw_in_python; /* this thread is inside a request call */
+/* gw_crash_note_set sets the note to p[:n] (or appends " " p[:n]). */
+void gw_crash_note_set(const char *p, size_t n, int append);
+/* gw_crash_install enables faulthandler and our handler on top of it;
+ * -1 with an exception set on failure. Call with the GIL, once. */
+int gw_crash_install(void);
 
 char *gw_take_error(void);
 /* Returns a new reference to the pending exception (cleared), or NULL. */

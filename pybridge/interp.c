@@ -180,10 +180,16 @@ int gw_init(const char *program, const char *support_src,
         PyErr_NoMemory();
         goto fail;
     }
+    gw.key_request_method = gw.key_raw_uri = -1;
     for (int i = 0; i < known_count; i++) {
         gw.known_keys[i] = PyUnicode_InternFromString(known_keys[i]);
         if (gw.known_keys[i] == NULL) {
             goto fail;
+        }
+        if (strcmp(known_keys[i], "REQUEST_METHOD") == 0) {
+            gw.key_request_method = i;
+        } else if (strcmp(known_keys[i], "RAW_URI") == 0) {
+            gw.key_raw_uri = i;
         }
     }
 
@@ -200,6 +206,9 @@ int gw_init(const char *program, const char *support_src,
         "wsgi.file_wrapper", gw.file_wrapper,
         "SERVER_SOFTWARE", "gowsgi");
     if (gw.base_environ == NULL) {
+        goto fail;
+    }
+    if (gw_crash_install() < 0) {
         goto fail;
     }
     return 0;

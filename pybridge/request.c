@@ -184,6 +184,7 @@ static void gw_close_and_drop(gw_thread *t) {
             Py_DECREF(sr);
         }
     }
+    gw_crash_note_len = 0;
 }
 
 /* gw_fail reports the pending exception as the request's outcome. */
@@ -196,6 +197,7 @@ static void gw_fail(gw_thread *t, gw_result *out) {
 
 /* gw_begin starts a call: forget the previous result's memory and text. */
 static void gw_begin(gw_thread *t, gw_result *out) {
+    gw_in_python = 1;
     memset(out, 0, sizeof *out);
     Py_CLEAR(t->keep);
     free(t->error);
@@ -208,6 +210,7 @@ static void gw_end(gw_thread *t, gw_result *out) {
         out->error = t->error;
         out->error_len = strlen(t->error);
     }
+    gw_in_python = 0;
 }
 
 /* gw_headers_out packs the headers into out if they have not gone yet. */
@@ -289,6 +292,9 @@ static PyObject *gw_build_environ(const char *p, size_t len) {
         if ((size_t)(end - p) < n) {
             Py_DECREF(key);
             goto malformed;
+        }
+        if (index == gw.key_request_method || index == gw.key_raw_uri) {
+            gw_crash_note_set(p, n, index == gw.key_raw_uri);
         }
         PyObject *value = index == 0xFFFF ? NULL : gw_cached_value(index, p, n);
         if (value == NULL) {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -266,9 +267,52 @@ func TestFaultsSegfault(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("exit code 0 after a crash")
 	}
-	if !strings.Contains(log, "/segfault") {
-		t.Logf("NOTE: the crash log does not name the request (GET /segfault); enabling Python's faulthandler or logging the request in flight would help")
+	expectCrashReport(t, log)
+}
+
+// expectCrashReport: the log of a crash in the app names the request in
+// flight and carries the Python traceback of the crashing line.
+func expectCrashReport(t *testing.T, log string) {
+	t.Helper()
+	if !strings.Contains(log, `[CRITICAL] fatal SIGSEGV in the app (a C extension?) while serving "GET /segfault"`) {
+		t.Errorf("the crash log does not name the request GET /segfault:\n%s", hardHead(log, 3000))
 	}
+	if !regexp.MustCompile(`File ".*faults_app.py", line \d+ in application`).MatchString(log) {
+		t.Errorf("the crash log has no Python traceback through faults_app.py:\n%s", hardHead(log, 3000))
+	}
+}
+
+// TestFaultsSegfaultWorker: with a master, a worker that crashes is
+// replaced, the crash log names the request, and the next request is
+// served by the new worker.
+func TestFaultsSegfaultWorker(t *testing.T) {
+	s := startFaultsApp(t, "--workers", "1", "--timeout", "30")
+	s.get(t, "/ok")
+	res := hardExchange(t, s.addr, []byte("GET /segfault HTTP/1.1\r\nHost: x\r\n\r\n"), hardOptions{timeout: 10 * time.Second, max: 1})
+	if len(res.resps) > 0 {
+		t.Errorf("a response came back from a crashed worker: %s", res)
+	}
+	s.waitLog(t, "died: ")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		req, err := newTestRequest("GET", s.url+"/ok", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := testClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && string(body) == "ok" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no worker served /ok within 15 s of the crash (last error %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	expectCrashReport(t, s.stderr.String())
 }
 
 // TestFaultsManyIdleConnections: 2,000 idle connections (half of them
