@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,6 +24,7 @@ import (
 // faultsApp wraps errors.py (found through --pythonpath testdata/apps) with
 // the faults that app has no route for.
 const faultsApp = `import ctypes
+import gc
 import errors
 
 
@@ -39,6 +41,10 @@ def application(environ, start_response):
         return gen()
     if path == "/segfault":
         ctypes.string_at(0)  # reads address 0: SIGSEGV inside C
+    if path == "/gc-objects":
+        gc.collect()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(len(gc.get_objects())).encode()]
     return errors.application(environ, start_response)
 `
 
@@ -57,9 +63,37 @@ func startFaultsApp(t *testing.T, args ...string) *testServer {
 // keep (Python opening a module or a temp file lazily).
 const faultFDSlack = 4
 
+// faultObjectSlack is how many more gc-tracked Python objects than before a
+// fault the app may hold (caches warming up, a traceback's linecache).
+const faultObjectSlack = 100
+
+// faultBaseline is what must not grow across a fault.
+type faultBaseline struct {
+	fds     int
+	objects int // len(gc.get_objects()) after gc.collect()
+}
+
+func takeFaultBaseline(t *testing.T, s *testServer) faultBaseline {
+	t.Helper()
+	return faultBaseline{fds: hardFDs(t, s.cmd.Process.Pid), objects: pythonObjects(t, s)}
+}
+
+// pythonObjects asks the app for its count of gc-tracked objects.
+func pythonObjects(t *testing.T, s *testServer) int {
+	t.Helper()
+	resp, body := s.get(t, "/gc-objects")
+	expectStatus(t, resp, body, 200)
+	n, err := strconv.Atoi(string(body))
+	if err != nil {
+		t.Fatalf("/gc-objects: %q", body)
+	}
+	return n
+}
+
 // afterFault runs a normal request, which must succeed, then waits for the
-// server's descriptor count to come back to before+fdSlack.
-func afterFault(t *testing.T, s *testServer, before int) {
+// server's descriptor and Python object counts to come back to the
+// baseline plus their slack.
+func afterFault(t *testing.T, s *testServer, before faultBaseline) {
 	t.Helper()
 	resp, body := s.get(t, "/ok")
 	expectStatus(t, resp, body, 200)
@@ -69,14 +103,22 @@ func afterFault(t *testing.T, s *testServer, before int) {
 	pid := s.cmd.Process.Pid
 	deadline := time.Now().Add(10 * time.Second)
 	n := hardFDs(t, pid)
-	for n > before+faultFDSlack && time.Now().Before(deadline) {
+	for n > before.fds+faultFDSlack && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 		n = hardFDs(t, pid)
 	}
-	if n > before+faultFDSlack {
-		t.Fatalf("server fds grew from %d to %d (slack %d) and stayed there:\n%s", before, n, faultFDSlack, faultFDList(pid))
+	if n > before.fds+faultFDSlack {
+		t.Fatalf("server fds grew from %d to %d (slack %d) and stayed there:\n%s", before.fds, n, faultFDSlack, faultFDList(pid))
 	}
-	t.Logf("fds: %d before, %d after", before, n)
+	objects := pythonObjects(t, s)
+	for objects > before.objects+faultObjectSlack && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		objects = pythonObjects(t, s)
+	}
+	if objects > before.objects+faultObjectSlack {
+		t.Fatalf("Python objects grew from %d to %d (slack %d) and stayed there", before.objects, objects, faultObjectSlack)
+	}
+	t.Logf("fds: %d before, %d after; Python objects: %d before, %d after", before.fds, n, before.objects, objects)
 }
 
 // faultFDList describes the open descriptors of pid, for a failure message.
@@ -103,7 +145,6 @@ func faultDial(t *testing.T, s *testServer) net.Conn {
 
 func TestFaults(t *testing.T) {
 	s := startFaultsApp(t)
-	pid := s.cmd.Process.Pid
 	// Warm up every path the faults use, so that lazily opened files
 	// (the file_wrapper's temp file, Python modules) are counted in the
 	// baseline.
@@ -114,7 +155,7 @@ func TestFaults(t *testing.T) {
 
 	fault := func(name string, fn func(t *testing.T)) {
 		t.Run(name, func(t *testing.T) {
-			before := hardFDs(t, pid)
+			before := takeFaultBaseline(t, s)
 			fn(t)
 			afterFault(t, s, before)
 		})
@@ -315,11 +356,11 @@ func TestFaultsSegfaultWorker(t *testing.T) {
 	expectCrashReport(t, s.stderr.String())
 }
 
-// TestFaultsManyIdleConnections: 2,000 idle connections (half of them
+// TestFaultsManyIdleConnections: 5,000 idle connections (half of them
 // stuck in the middle of a request head) must not keep a new client from
 // being served within a second.
 func TestFaultsManyIdleConnections(t *testing.T) {
-	const idle = 2000
+	const idle = 5000
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
@@ -340,7 +381,8 @@ func TestFaultsManyIdleConnections(t *testing.T) {
 	s := startFaultsApp(t)
 	pid := s.cmd.Process.Pid
 	s.get(t, "/ok")
-	before := hardFDs(t, pid)
+	baseline := takeFaultBaseline(t, s)
+	before := baseline.fds
 
 	conns := make([]net.Conn, 0, idle)
 	defer func() {
@@ -389,7 +431,7 @@ func TestFaultsManyIdleConnections(t *testing.T) {
 		c.Close()
 	}
 	conns = nil
-	afterFault(t, s, before)
+	afterFault(t, s, baseline)
 }
 
 // hardHead returns the first n bytes of s.
