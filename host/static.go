@@ -232,8 +232,14 @@ func (s *staticHandler) serve(w *staticWriter, r *http.Request, m *staticMount, 
 		w.Header().Set("Connection", "close")
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeStatus(w, http.StatusMethodNotAllowed, false)
+		// Allow (RFC 9110 §15.5.6) would be cleared by writeStatus.
+		text := http.StatusText(http.StatusMethodNotAllowed)
+		hdr := w.Header()
+		hdr.Set("Allow", "GET, HEAD")
+		hdr.Set("Content-Type", "text/plain; charset=utf-8")
+		hdr.Set("Content-Length", strconv.Itoa(len(text)))
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = io.WriteString(w, text)
 		return
 	}
 	if bad, dirLike := badStaticPath(rest); bad || dirLike || rest == "" || encodedSeparator(r.RequestURI) {
@@ -341,10 +347,26 @@ func acceptedPrecompressed(acceptEncoding []string) (codings, suffixes []string)
 	return codings, suffixes
 }
 
-// staticTypes are the types of files a static directory commonly holds
-// that Go's built-in table lacks (so they do not depend on the host's
-// /etc/mime.types).
+// staticTypes are the types of what a static directory commonly holds,
+// fixed here: Go's mime package lets the host's /etc/mime.types override
+// its own table (some give .js as application/javascript), and lacks fonts.
 var staticTypes = map[string]string{
+	".css":         "text/css; charset=utf-8",
+	".js":          "text/javascript; charset=utf-8",
+	".mjs":         "text/javascript; charset=utf-8",
+	".html":        "text/html; charset=utf-8",
+	".htm":         "text/html; charset=utf-8",
+	".json":        "application/json",
+	".xml":         "text/xml; charset=utf-8",
+	".svg":         "image/svg+xml",
+	".png":         "image/png",
+	".jpg":         "image/jpeg",
+	".jpeg":        "image/jpeg",
+	".gif":         "image/gif",
+	".webp":        "image/webp",
+	".avif":        "image/avif",
+	".wasm":        "application/wasm",
+	".pdf":         "application/pdf",
 	".woff2":       "font/woff2",
 	".woff":        "font/woff",
 	".ttf":         "font/ttf",
