@@ -243,6 +243,8 @@ func TestStaticRefusesPathsOutOfDir(t *testing.T) {
 		"/static/sub",
 		"/static/sub/",
 		"/static/missing.css",
+		"/static/" + fx.secret, // "//tmp/...": an absolute path after the prefix
+		"/static/" + strings.Repeat("a", 300), // ENAMETOOLONG
 	} {
 		w := rig.do("GET", target)
 		if w.Code != 404 || strings.Contains(w.Body.String(), "SECRET") {
@@ -251,6 +253,9 @@ func TestStaticRefusesPathsOutOfDir(t *testing.T) {
 	}
 	if w := rig.do("GET", "/static/in.txt"); w.Code != 200 || w.Body.String() != "0123456789" {
 		t.Errorf("a symlink inside DIR: %d %q", w.Code, w.Body.String())
+	}
+	if w := rig.do("GET", "/static/sub//deep.svg"); w.Code != 200 && w.Code != 404 {
+		t.Errorf("an empty segment: %d", w.Code)
 	}
 	if len(rig.passed) != 0 {
 		t.Errorf("static requests reached the app: %v", rig.passed)
@@ -268,9 +273,11 @@ func TestStaticFollowSymlinks(t *testing.T) {
 	if w := rig.do("GET", "/static/outdir/secret.txt"); w.Code != 200 {
 		t.Errorf("outdir/secret.txt with follow-symlinks: %d", w.Code)
 	}
-	// Following symlinks never lets ".." through.
-	if w := rig.do("GET", "/static/../secret.txt"); w.Code != 404 {
-		t.Errorf("../secret.txt with follow-symlinks: %d", w.Code)
+	// Following symlinks never lets ".." or an absolute path through.
+	for _, target := range []string{"/static/../secret.txt", "/static/%2e%2e/secret.txt", "/static/" + fx.secret} {
+		if w := rig.do("GET", target); w.Code != 404 {
+			t.Errorf("%s with follow-symlinks: %d", target, w.Code)
+		}
 	}
 }
 
