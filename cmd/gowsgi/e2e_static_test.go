@@ -141,6 +141,7 @@ func TestStaticServing(t *testing.T) {
 		"/static/",
 		"/static/sub/",
 		"/static/missing.css",
+		"/static/" + filepath.Join(filepath.Dir(dir), "secret.txt"), // "//tmp/...": absolute
 	} {
 		status, body, _ := frontRaw(t, s.addr, "GET "+target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		if status != 404 || strings.Contains(string(body), "SECRET") {
