@@ -243,7 +243,7 @@ func TestStaticRefusesPathsOutOfDir(t *testing.T) {
 		"/static/sub",
 		"/static/sub/",
 		"/static/missing.css",
-		"/static/" + fx.secret, // "//tmp/...": an absolute path after the prefix
+		"/static/" + fx.secret,                // "//tmp/...": an absolute path after the prefix
 		"/static/" + strings.Repeat("a", 300), // ENAMETOOLONG
 	} {
 		w := rig.do("GET", target)
