@@ -167,7 +167,17 @@ func TestStaticServing(t *testing.T) {
 func TestStaticWorkers(t *testing.T) {
 	t.Parallel()
 	dir := staticTree(t)
-	s := startFront(t, frontOptions{args: []string{"-b", "127.0.0.1:0", "--workers", "2", "--static", "/assets=" + dir}})
+	// DIR relative to where gowsgi starts (this test's directory), not to
+	// --chdir: each worker opens it before changing directory.
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(cwd, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startFront(t, frontOptions{args: []string{"-b", "127.0.0.1:0", "--workers", "2", "--static", "/assets=" + rel}})
 	for i := 0; i < 6; i++ { // over several connections, so both workers answer
 		req, _ := newTestRequest(http.MethodGet, s.url+"/assets/digits.txt", nil, "Connection", "close")
 		resp, err := testClient.Do(req)
