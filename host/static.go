@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -133,11 +134,14 @@ func (ms staticMounts) match(urlPath string) (*staticMount, string, bool) {
 
 // open opens the file name (slash-separated, relative, already checked by
 // badStaticPath) under the mount.
+// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+// writer; reads of regular files ignore the flag.
 func (m *staticMount) open(name string) (*os.File, error) {
+	const flags = os.O_RDONLY | syscall.O_NONBLOCK
 	if m.root != nil {
-		return m.root.Open(filepath.FromSlash(name))
+		return m.root.OpenFile(filepath.FromSlash(name), flags, 0)
 	}
-	return os.Open(filepath.Join(m.dir, filepath.FromSlash(name)))
+	return os.OpenFile(filepath.Join(m.dir, filepath.FromSlash(name)), flags, 0)
 }
 
 // badStaticPath reports whether a decoded URL path may not name a static

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,6 +54,9 @@ func newStaticFixture(t *testing.T) staticFixture {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("digits.txt", filepath.Join(dir, "in.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.css"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return staticFixture{dir: dir, secret: secret}
@@ -243,6 +247,7 @@ func TestStaticRefusesPathsOutOfDir(t *testing.T) {
 		"/static/sub",
 		"/static/sub/",
 		"/static/missing.css",
+		"/static/fifo.css",                    // not a regular file; must not block either
 		"/static/" + fx.secret,                // "//tmp/...": an absolute path after the prefix
 		"/static/" + strings.Repeat("a", 300), // ENAMETOOLONG
 	} {
