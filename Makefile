@@ -45,7 +45,9 @@ venv: $(VENV)/.installed
 
 run: build venv
 	GOWSGI_DEMO_DB=$(abspath $(DEMO_DB)) $(VENV_PY) $(DEMO)/manage.py migrate --noinput
+	$(VENV_PY) $(DEMO)/manage.py collectstatic --noinput --verbosity 0
 	GOWSGI_DEMO_DB=$(abspath $(DEMO_DB)) ./bin/gowsgi run --virtualenv $(VENV) --chdir $(DEMO) \
+		--static /static/=$(DEMO)/staticfiles \
 		--bind 127.0.0.1:8000 --access-logfile - demo.wsgi:application
 
 vet: check-python

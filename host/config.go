@@ -62,6 +62,11 @@ type Config struct {
 	// before it is answered 503; MaxQueued caps how many may wait.
 	QueueTimeout time.Duration
 	MaxQueued    int
+
+	// Static files (static.go): URL_PREFIX=DIR pairs served by Go alone.
+	Static               []string
+	StaticMaxAge         time.Duration // Cache-Control max-age (0 = no Cache-Control)
+	StaticFollowSymlinks bool          // follow symlinks that lead out of DIR
 }
 
 // DefaultConfig returns the defaults of `gowsgi run`.
@@ -121,6 +126,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--keep-alive and the timeouts must not be negative")
 	case c.MaxConnections < 0 || c.Backlog < 0:
 		return fmt.Errorf("--max-connections and --backlog must not be negative")
+	}
+	if _, err := c.staticSpecs(); err != nil {
+		return err
 	}
 	if err := c.TLS.validate(); err != nil {
 		return err

@@ -64,6 +64,12 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	if err != nil {
 		return &ConfigError{err}
 	}
+	// Before --chdir: DIR is relative to where gowsgi was started.
+	static, err := openStaticMounts(&cfg)
+	if err != nil {
+		return &ConfigError{err}
+	}
+	defer static.close()
 	if cfg.Chdir != "" {
 		if err := os.Chdir(cfg.Chdir); err != nil {
 			return &ConfigError{fmt.Errorf("--chdir: %w", err)}
@@ -114,7 +120,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	if w != nil {
 		h.maxRequests, h.limitHit = w.maxRequests, w.limitHit
 	}
-	srv := front.server(h, log.New(logWriter{logger}, "", 0))
+	srv := front.server(newStaticHandler(cfg, static, h, access, logger), log.New(logWriter{logger}, "", 0))
 	conns := newConnTracker()
 	srv.ConnState = conns.hook
 	serveErr := make(chan error, len(listeners))

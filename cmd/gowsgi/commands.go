@@ -113,6 +113,10 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 	f.BoolVar(&cfg.ProxyProtocol, "proxy-protocol", false, "accept a PROXY protocol v1/v2 header (auto-detected) from --proxy-allow-from peers")
 	f.StringVar(&cfg.ProxyAllowFrom, "proxy-allow-from", cfg.ProxyAllowFrom, "peers allowed to send a PROXY header: IPs, CIDRs or *")
 	f.StringVar(&cfg.AccessLogFile, "access-logfile", "", "access log file, - for stdout (default off)")
+	// Static files, served by Go without calling the app.
+	f.StringArrayVar(&cfg.Static, "static", nil, "serve files under URL_PREFIX from DIR, as URL_PREFIX=DIR, without calling the app (repeatable; DIR relative to the start directory, not --chdir)")
+	f.Var(secondsOrDuration{&cfg.StaticMaxAge}, "static-max-age", "Cache-Control max-age of static files: seconds (3600) or a duration (1h); 0 = no Cache-Control")
+	f.BoolVar(&cfg.StaticFollowSymlinks, "static-follow-symlinks", false, "serve static files through symlinks that lead out of DIR (default: 404)")
 	return cmd
 }
 

@@ -5,6 +5,8 @@ Environment:
                           create it with `python manage.py migrate`
     GOWSGI_DEMO_DEBUG     "1"/"true"/"yes"/"on" turns DEBUG on (default off)
     GOWSGI_DEMO_DOWNLOAD  file served by /download/ (read per request)
+    GOWSGI_DEMO_STATIC_ROOT  where `manage.py collectstatic` writes
+                          (default: <this project>/staticfiles)
 """
 
 import os
@@ -72,7 +74,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"  # gitignored; for `manage.py collectstatic`
+# gitignored; `make run` serves it with gowsgi --static /static/=...
+STATIC_ROOT = os.environ.get("GOWSGI_DEMO_STATIC_ROOT") or str(BASE_DIR / "staticfiles")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
