@@ -171,6 +171,5 @@ func firstError(log string) string {
 	return ""
 }
 
-
 // CheckRequests is how many synthetic requests Check sends.
 func CheckRequests() int { return len(syntheticRequests) }
