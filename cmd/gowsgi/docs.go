@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
@@ -21,8 +23,13 @@ func newDocsCommand() *cobra.Command {
 				return fmt.Errorf("docs: %w", err)
 			}
 			header := &doc.GenManHeader{Title: "GOWSGI", Section: "1", Source: "gowsgi", Manual: "gowsgi manual"}
+			// The page date: SOURCE_DATE_EPOCH when set (make docs sets the
+			// last commit's), so regenerating changes nothing.
+			if epoch, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+				date := time.Unix(epoch, 0).UTC()
+				header.Date = &date
+			}
 			root := cmd.Root()
-			// No date: regenerating unchanged pages must not change them.
 			root.DisableAutoGenTag = true
 			if err := doc.GenManTree(root, header, args[0]); err != nil {
 				return fmt.Errorf("docs: %w", err)
