@@ -112,13 +112,20 @@ func Check(cfg Config) ([]Finding, error) {
 	for _, sr := range syntheticRequests {
 		serverLog.Reset()
 		serveRecorded(h, sr.request())
-		found, err := takeFindings()
+		taken, err := takeFindings()
 		if err != nil {
 			return findings, err
 		}
+		found := taken.Findings
 		if len(found) == 0 {
+			// The app passed the checks but the server refused its
+			// response: point at the app's start_response.
 			if msg := firstError(serverLog.String()); msg != "" {
-				found = append(found, Finding{Check: "server", Message: msg, Where: "gowsgi server"})
+				where := taken.StartWhere
+				if where == "" {
+					where = "gowsgi server"
+				}
+				found = append(found, Finding{Check: "server", Message: msg, Where: where})
 			}
 		}
 		for _, f := range found {
@@ -143,22 +150,29 @@ func serveRecorded(h *handler, r *http.Request) {
 
 // takeFindings collects what the Python checks found for the request that
 // just ran, on a Python thread of this goroutine's OS thread.
-func takeFindings() ([]Finding, error) {
+func takeFindings() (checkResult, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	var taken checkResult
 	t, err := pybridge.CurrentThread()
 	if err != nil {
-		return nil, err
+		return taken, err
 	}
 	text, err := t.CheckFindings()
 	if err != nil {
-		return nil, err
+		return taken, err
 	}
-	var found []Finding
-	if err := json.Unmarshal([]byte(text), &found); err != nil {
-		return nil, fmt.Errorf("decode the check findings: %w", err)
+	if err := json.Unmarshal([]byte(text), &taken); err != nil {
+		return taken, fmt.Errorf("decode the check findings: %w", err)
 	}
-	return found, nil
+	return taken, nil
+}
+
+// checkResult is what check.py found in one request.
+type checkResult struct {
+	Findings []Finding `json:"findings"`
+	// StartWhere is where the app called start_response, if it did.
+	StartWhere string `json:"start_where"`
 }
 
 // firstError is the first line of the first ERROR record in a log.

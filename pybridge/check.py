@@ -55,9 +55,19 @@ def _record(check, message, where):
     _findings.append({"check": check, "message": message, "where": where})
 
 
-def _exception_finding(exc, during):
-    """Records exc, raised while the app ran (during says where)."""
+def _exception_finding(exc, during, fallback):
+    """Records exc, raised while the app ran (during says where), once:
+    it is marked, so the layers it passes through next skip it. fallback
+    is the place to name when no frame of the traceback is the app's (a
+    list that yields str has no frame)."""
+    if getattr(exc, "_gowsgi_recorded", False):
+        return
+    try:
+        exc._gowsgi_recorded = True
+    except AttributeError:
+        pass
     frames = traceback.extract_tb(exc.__traceback__)
+    where = _where(frames) or fallback
     innermost = frames[-1] if frames else None
     if (
         isinstance(exc, AssertionError)
@@ -67,12 +77,13 @@ def _exception_finding(exc, during):
         message = str(exc)
         if not message:
             # assert_(cond) without text: the validator's line says it.
-            line = linecache.getline(innermost.filename, innermost.lineno).strip()
-            message = f"{line} ({innermost.name} in wsgiref/validate.py)"
-        _record("wsgiref.validate", message, _where(frames))
+            check = frames[-2] if innermost.name == "assert_" and len(frames) > 1 else innermost
+            line = linecache.getline(check.filename, check.lineno).strip()
+            message = f"{line} ({check.name} in wsgiref/validate.py)"
+        _record("wsgiref.validate", message, where)
         return
     text = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    _record("app raised", f"{text} ({during})", _where(frames))
+    _record("app raised", f"{text} ({during})", where)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -96,6 +107,12 @@ class _RequestState:
         self.sent = 0
         self.result = None  # the _CheckedIterable handed to the server
         self.failed = False
+        self.app_where = ""  # where the app callable is defined
+        self.overflow_reported = False
+
+    def fallback(self):
+        """Where to point when a traceback has no frame of the app."""
+        return self.start_where or self.app_where
 
 
 def _check_headers(state, status, headers):
@@ -148,7 +165,7 @@ class _CheckedIterable:
             raise
         except BaseException as exc:
             self._state.failed = True
-            _exception_finding(exc, "while iterating the response")
+            _exception_finding(exc, "while iterating the response", self._state.fallback())
             raise
         if type(chunk) is bytes:
             self._state.sent += len(chunk)
@@ -177,6 +194,10 @@ def check_load_app(spec):
         return app(environ, start_response)
 
     validated = wsgiref.validate.validator(app_seeing_server_environ)
+    code = getattr(app, "__code__", None) or getattr(
+        getattr(app, "__call__", None), "__code__", None
+    )
+    app_where = f"{code.co_filename}:{code.co_firstlineno}" if code else ""
 
     def checked_app(environ, start_response):
         global _current
@@ -191,6 +212,25 @@ def check_load_app(spec):
             def counting_write(data):
                 if type(data) is bytes:
                     state.sent += len(data)
+                    declared = state.content_length
+                    if (
+                        declared is not None
+                        and declared.strip().isdigit()
+                        and state.sent > int(declared)
+                        and not state.overflow_reported
+                    ):
+                        state.overflow_reported = True
+                        _record(
+                            "Content-Length",
+                            f"write() sent {state.sent} bytes, more than "
+                            f"Content-Length {declared}",
+                            _where(traceback.extract_stack()),
+                        )
+                        try:
+                            return write(data)
+                        except BaseException as exc:
+                            exc._gowsgi_recorded = True  # the server's answer to it
+                            raise
                 return write(data)
 
             return counting_write
@@ -201,11 +241,12 @@ def check_load_app(spec):
             # path without its "/". The validator sees "", the app "*".
             environ["PATH_INFO"] = ""
             environ["gowsgi.check.asterisk"] = True
+        state.app_where = app_where
         try:
             result = validated(environ, checking_start_response)
         except BaseException as exc:
             state.failed = True
-            _exception_finding(exc, "calling the app")
+            _exception_finding(exc, "calling the app", state.fallback())
             raise
         state.result = _CheckedIterable(result, state)
         return state.result
@@ -245,11 +286,14 @@ def _finish_request(state):
 
 
 def check_take_findings(_arg):
-    """JSON list of the findings since the last call, which it forgets."""
+    """JSON of the findings since the last call, which it forgets, and
+    where the app started its response (for what the server refused)."""
     global _current
+    start_where = ""
     if _current is not None:
         _finish_request(_current)
+        start_where = _current.fallback()
         _current = None
     taken = list(_findings)
     _findings.clear()
-    return json.dumps(taken)
+    return json.dumps({"findings": taken, "start_where": start_where})

@@ -128,3 +128,23 @@ func lineOf(t *testing.T, path, text string) int {
 	t.Fatalf("%s has no line with %q", path, text)
 	return 0
 }
+
+// TestCheckReportsWhatTheServerRefuses: a response head that passes the
+// validator but not gowsgi is one finding per request, from the server's
+// error log, pointing at the app's start_response.
+func TestCheckReportsWhatTheServerRefuses(t *testing.T) {
+	requireVenv(t)
+	apps := filepath.Join(repoRoot, "testdata", "apps")
+	source := filepath.Join(apps, "informational_status.py")
+	code, stdout, stderr := runGowsgiIn(t, t.TempDir(), nil, "check", "--virtualenv", testVenv, "--chdir", apps, "informational_status")
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if code != 1 || len(lines) != 6 {
+		t.Fatalf("exit %d, %d lines; want 1 and 5 findings + summary\nstdout:\n%s\nstderr:\n%s", code, len(lines), stdout, stderr)
+	}
+	where := fmt.Sprintf("(at %s:%d)", source, lineOf(t, source, "# refused"))
+	for _, line := range lines[:5] {
+		if !strings.Contains(line, ": server: ") || !strings.Contains(line, "informational codes are not allowed") || !strings.HasSuffix(line, where) {
+			t.Errorf("finding %q: want the server's refusal of the 1xx status %s", line, where)
+		}
+	}
+}
