@@ -166,6 +166,9 @@ func (c *configFile) apply(flags *pflag.FlagSet, s *settings) error {
 // setFromFile sets f from a TOML value: arrays for repeatable flags,
 // booleans, numbers (seconds for a duration) and strings.
 func setFromFile(f *pflag.Flag, value any) error {
+	if _, isTable := value.(map[string]any); isTable {
+		return fmt.Errorf("--%s takes a value, not a table", f.Name)
+	}
 	if list, ok := value.([]any); ok {
 		sv, isSlice := f.Value.(pflag.SliceValue)
 		if !isSlice {
@@ -173,6 +176,10 @@ func setFromFile(f *pflag.Flag, value any) error {
 		}
 		items := make([]string, len(list))
 		for i, item := range list {
+			switch item.(type) {
+			case []any, map[string]any:
+				return fmt.Errorf("--%s: array items must be strings or numbers", f.Name)
+			}
 			items[i] = tomlText(item)
 		}
 		return sv.Replace(items)
