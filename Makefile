@@ -22,7 +22,7 @@ VENV_PY := $(VENV)/bin/python
 DEMO := testdata/django_demo
 DEMO_DB ?= $(DEMO)/db.sqlite3
 
-.PHONY: all build run test test-unit test-e2e vet bench-quick check-python clean
+.PHONY: all build run test test-unit test-e2e vet bench-quick check-python clean docs
 
 all: build
 
@@ -55,6 +55,11 @@ vet: check-python
 
 test: build venv vet
 	GOWSGI_TEST_VENV=$(abspath $(VENV)) $(GO) test -count=1 -timeout 20m ./...
+
+# Man pages from the cobra commands (docs/man/*.1, committed).
+docs: build
+	rm -rf docs/man
+	env -u VIRTUAL_ENV SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) ./bin/gowsgi docs docs/man
 
 bench-quick: build venv
 	scripts/bench-hello

@@ -64,7 +64,9 @@ int gw_init(const char *program, const char *support_src,
 /* gw_support_call runs _gowsgi.<func>(arg) and returns its str result as a
  * malloc'd UTF-8 string in *out (caller frees). */
 int gw_support_call(const char *func, const char *arg, char **out, char **err);
-int gw_load_app(const char *spec, char **err);
+/* gw_load_app sets the app to _gowsgi.<loader>(spec): load_app, or
+ * check_load_app for `gowsgi check`. */
+int gw_load_app(const char *loader, const char *spec, char **err);
 void gw_release_init_thread(void);
 int gw_finalize(void);
 char *gw_default_program(void);
@@ -78,6 +80,10 @@ gw_thread *gw_thread_current(uintptr_t *go_handle);
 /* gw_thread_result is where the request calls of t write their result. */
 gw_result *gw_thread_result(gw_thread *t);
 void gw_thread_free(gw_thread *t);
+/* gw_thread_support_call is gw_support_call on t's thread state, taking
+ * and giving back the GIL itself (t is idle: between requests). */
+int gw_thread_support_call(gw_thread *t, const char *func, const char *arg, char **out,
+                           char **err);
 
 /* One request. env is the packed environ (see environ_pack.go); body is the
  * pre-read body for GW_BODY_MEMORY. */

@@ -246,14 +246,22 @@ int gw_support_call(const char *func, const char *arg, char **out, char **err) {
     return 0;
 }
 
-int gw_load_app(const char *spec, char **err) {
-    PyObject *app = gw_call_support("load_app", spec);
+int gw_load_app(const char *loader, const char *spec, char **err) {
+    PyObject *app = gw_call_support(loader, spec);
     if (app == NULL) {
         *err = gw_take_error();
         return -1;
     }
     Py_XSETREF(gw.app, app);
     return 0;
+}
+
+int gw_thread_support_call(gw_thread *t, const char *func, const char *arg, char **out,
+                           char **err) {
+    PyEval_RestoreThread(t->tstate);
+    int rc = gw_support_call(func, arg, out, err);
+    t->tstate = PyEval_SaveThread();
+    return rc;
 }
 
 void gw_release_init_thread(void) {

@@ -19,6 +19,11 @@ import (
 //go:embed support.py
 var supportSource string
 
+// checkSource is appended to support.py for `gowsgi check` only (Check).
+//
+//go:embed check.py
+var checkSource string
+
 // Config says which Python to run and what to load in it.
 type Config struct {
 	// Program is the python executable Python locates itself from:
@@ -35,6 +40,9 @@ type Config struct {
 	Multithread, Multiprocess bool
 	// ErrorLog receives wsgi.errors output, one record per call.
 	ErrorLog func(string)
+	// Check wraps the app in the checks of `gowsgi check` (check.py):
+	// wsgiref.validate plus gowsgi's own; CheckFindings collects them.
+	Check bool
 }
 
 // Info describes the running interpreter, for the startup log.
@@ -116,7 +124,11 @@ func initialise(cfg Config) (Info, error) {
 	}
 	cProgram := C.CString(program)
 	defer C.free(unsafe.Pointer(cProgram))
-	cSupport := C.CString(supportSource)
+	source, loader := supportSource, "load_app"
+	if cfg.Check {
+		source, loader = supportSource+"\n"+checkSource, "check_load_app"
+	}
+	cSupport := C.CString(source)
 	defer C.free(unsafe.Pointer(cSupport))
 	keys := make([]*C.char, len(cfg.KnownKeys)+1)
 	for i, k := range cfg.KnownKeys {
@@ -143,9 +155,10 @@ func initialise(cfg Config) (Info, error) {
 	if err := json.Unmarshal([]byte(out), &info); err != nil {
 		return Info{}, fmt.Errorf("decode python info: %w", err)
 	}
-	cApp := C.CString(cfg.App)
+	cApp, cLoader := C.CString(cfg.App), C.CString(loader)
 	defer C.free(unsafe.Pointer(cApp))
-	if C.gw_load_app(cApp, &cerr) != 0 {
+	defer C.free(unsafe.Pointer(cLoader))
+	if C.gw_load_app(cLoader, cApp, &cerr) != 0 {
 		return info, &LoadError{Message: takeCString(cerr)}
 	}
 	return info, nil

@@ -1,6 +1,7 @@
 package pybridge
 
 /*
+#include <stdlib.h>
 #include "bridge.h"
 */
 import "C"
@@ -213,3 +214,18 @@ func cPtr(b []byte) *C.char {
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+
+// CheckFindings returns, as JSON, what the checks of Config.Check found
+// since the last call (one request's worth when requests run one at a
+// time), and forgets them. Call it on the thread's goroutine, between
+// requests.
+func (t *Thread) CheckFindings() (string, error) {
+	cFn, cArg := C.CString("check_take_findings"), C.CString("")
+	defer C.free(unsafe.Pointer(cFn))
+	defer C.free(unsafe.Pointer(cArg))
+	var out, cerr *C.char
+	if C.gw_thread_support_call(t.c, cFn, cArg, &out, &cerr) != 0 {
+		return "", fmt.Errorf("collect the check findings: %s", takeCString(cerr))
+	}
+	return takeCString(out), nil
+}

@@ -26,37 +26,58 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCommand(), newVersionCommand())
+	root.PersistentFlags().String("config", "", "configuration file (TOML); default [tool.gowsgi] in ./pyproject.toml")
+	root.AddCommand(newRunCommand(), newVersionCommand(), newCheckCommand(), newConfigCommand(), newDocsCommand())
 	return root
 }
 
 func newRunCommand() *cobra.Command {
+	return newAppCommand("run [flags] APP", "Serve a WSGI app (module:callable, module, or module:factory(args))",
+		`Serve a WSGI app over HTTP.`,
+		func(_ *cobra.Command, cfg host.Config, _ *settings) error { return host.Run(cfg) })
+}
+
+// newAppCommand makes a command that takes the flags of run and an APP:
+// run itself, check and config. action gets the resolved Config and where
+// each of its settings came from.
+func newAppCommand(use, short, long string, action func(*cobra.Command, host.Config, *settings) error) *cobra.Command {
 	cfg := host.DefaultConfig()
 	// Flags whose text is not the Config type: gunicorn's seconds, octal.
 	timeoutSeconds := cfg.Timeout.Seconds()
 	keepAliveSeconds := cfg.KeepAlive.Seconds()
 	umaskText := "0"
 	cmd := &cobra.Command{
-		Use:   "run [flags] APP",
-		Short: "Serve a WSGI app (module:callable, module, or module:factory(args))",
-		Long: `Serve a WSGI app over HTTP.
+		Use:   use,
+		Short: short,
+		Long: long + `
 
 APP is module:callable, a bare module (its "application", else its "app"),
 or module:factory(args) where args are Python literals.
 
 Every flag can also be set in the environment as GOWSGI_<FLAG>, e.g.
-GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError{fmt.Errorf("run takes exactly one APP argument (module:callable), got %d", len(args))}
+GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000, and in a
+configuration file: --config FILE (TOML), else [tool.gowsgi] in
+./pyproject.toml, with the flag names as keys (and "app" for APP).
+Flags win over the environment, which wins over the file.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("%s takes one APP argument (module:callable), got %d", cmd.Name(), len(args))}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyEnvironment(cmd.Flags()); err != nil {
+			arg := ""
+			if len(args) == 1 {
+				arg = args[0]
+			}
+			set, err := applySettings(cmd.Flags(), arg)
+			if err != nil {
 				return usageError{err}
 			}
-			cfg.App = args[0]
+			if set.app == "" && cmd.Name() != "config" {
+				return usageError{fmt.Errorf("%s takes one APP argument (module:callable), or \"app\" in the configuration file", cmd.Name())}
+			}
+			cfg.App = set.app
 			cfg.TimeoutSet = cmd.Flags().Changed("timeout") || os.Getenv("GOWSGI_TIMEOUT") != ""
 			cfg.Timeout = time.Duration(timeoutSeconds * float64(time.Second))
 			cfg.KeepAlive = time.Duration(keepAliveSeconds * float64(time.Second))
@@ -65,10 +86,10 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 				return usageError{fmt.Errorf("--umask %q: want an octal mask such as 022", umaskText)}
 			}
 			cfg.Umask = os.FileMode(mask)
-			if err := cfg.Validate(); err != nil {
+			if err := cfg.Validate(); err != nil && cfg.App != "" {
 				return usageError{err}
 			}
-			return host.Run(cfg)
+			return action(cmd, cfg, set)
 		},
 	}
 	f := cmd.Flags()
@@ -128,7 +149,7 @@ func applyEnvironment(flags *pflag.FlagSet) error {
 		if err != nil || f.Changed || f.Name == "help" {
 			return
 		}
-		name := "GOWSGI_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		value, ok := os.LookupEnv(name)
 		if !ok {
 			return

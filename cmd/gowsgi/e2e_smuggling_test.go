@@ -157,16 +157,6 @@ func hardExchange(t *testing.T, addr string, raw []byte, opts hardOptions) hardR
 	return res
 }
 
-// has reports whether any response has the status.
-func (res hardResult) has(status int) bool {
-	for _, r := range res.resps {
-		if r.status == status {
-			return true
-		}
-	}
-	return false
-}
-
 func (res *hardResult) classify(err error) {
 	var ne net.Error
 	switch {

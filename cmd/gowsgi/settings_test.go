@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// chdirTemp runs the test in a fresh directory holding pyproject.toml
+// with text (none when text is "").
+func chdirTemp(t *testing.T, text string) {
+	t.Helper()
+	dir := t.TempDir()
+	if text != "" {
+		if err := os.WriteFile(filepath.Join(dir, "pyproject.toml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+}
+
+func TestPyprojectWithoutGowsgiTableIsNoConfiguration(t *testing.T) {
+	chdirTemp(t, "[project]\nname = \"x\"\n[tool.black]\nline-length = 100\n")
+	file, err := loadConfigFile("")
+	if err != nil || file != nil {
+		t.Fatalf("loadConfigFile = %v, %v; want no file and no error", file, err)
+	}
+}
+
+func TestConfigFileValueTypes(t *testing.T) {
+	chdirTemp(t, `[tool.gowsgi]
+bind = ["127.0.0.1:1", "127.0.0.1:2"]
+pythonpath = "one"
+threads = 7
+timeout = 2.5
+h2c = true
+graceful_timeout = 3
+header-timeout = "250ms"
+`)
+	cmd := newRunCommand()
+	if err := cmd.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	set, err := applySettings(cmd.Flags(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"bind":             "[127.0.0.1:1,127.0.0.1:2]",
+		"pythonpath":       "[one]",
+		"threads":          "7",
+		"timeout":          "2.5",
+		"h2c":              "true",
+		"graceful-timeout": "3s",
+		"header-timeout":   "250ms",
+	}
+	for name, value := range want {
+		f := cmd.Flags().Lookup(name)
+		if f.Value.String() != value || !f.Changed || set.sources[name] != "pyproject.toml [tool.gowsgi]" {
+			t.Errorf("%s = %s (changed %v, source %q), want %s from the file", name, f.Value.String(), f.Changed, set.sources[name], value)
+		}
+	}
+}
+
+func TestConfigFileRejectsWhatIsNotASetting(t *testing.T) {
+	for _, text := range []string{"help = true\n", "config = \"x.toml\"\n", "[tool.gowsgi.bind]\nx = 1\n", "threads = [1, 2]\n", "threads = \"many\"\n"} {
+		chdirTemp(t, "[tool.gowsgi]\n"+text)
+		cmd := newRunCommand()
+		cmd.Flags().String("config", "", "")
+		if err := cmd.ParseFlags(nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := applySettings(cmd.Flags(), ""); err == nil || !strings.Contains(err.Error(), "pyproject.toml [tool.gowsgi]") {
+			t.Errorf("%q: error %v, want one naming the file", text, err)
+		}
+	}
+}
