@@ -22,7 +22,7 @@ VENV_PY := $(VENV)/bin/python
 DEMO := testdata/django_demo
 DEMO_DB ?= $(DEMO)/db.sqlite3
 
-.PHONY: all build run test test-unit test-e2e vet bench-quick check-python clean docs
+.PHONY: all build run test test-unit test-e2e vet bench bench-quick check-python clean docs
 
 all: build
 
@@ -55,6 +55,7 @@ vet: check-python
 
 test: build venv vet
 	GOWSGI_TEST_VENV=$(abspath $(VENV)) $(GO) test -count=1 -timeout 20m ./...
+	$(PYTHON) scripts/bench_test.py
 
 # Man pages from the cobra commands (docs/man/*.1, committed).
 docs: build
@@ -63,6 +64,12 @@ docs: build
 
 bench-quick: build venv
 	scripts/bench-hello
+
+# The full comparison (about 25 min; docs/bench/). scripts/bench makes its own
+# venv, .venv-bench, from scripts/benchapp/requirements.txt with $(PYTHON).
+# BENCH_ARGS picks a subset, e.g. BENCH_ARGS="--only hello,flask --quick".
+bench: build
+	$(PYTHON) scripts/bench --gowsgi bin/gowsgi $(BENCH_ARGS)
 
 clean:
 	rm -rf bin
