@@ -74,6 +74,7 @@ type master struct {
 	workers map[int]*workerProc
 	exits   chan workerExit
 	beats   chan workerBeat
+	changes <-chan string // --reload: a watched file changed (nil without)
 
 	everReady    bool
 	reloading    bool
@@ -136,6 +137,16 @@ func runMaster(cfg Config, logger *Logger) error {
 	}
 	defer removePid()
 	logger.Infof("Starting gowsgi master (pid: %d) with %d workers of %d Python threads", os.Getpid(), cfg.Workers, cfg.Threads)
+	if cfg.Reload {
+		watcher, err := newReloadWatcher(cfg, logger)
+		if err != nil {
+			return err
+		}
+		stopWatching := make(chan struct{})
+		defer close(stopWatching)
+		go watcher.run(stopWatching)
+		m.changes = watcher.changes
+	}
 	return m.loop()
 }
 
@@ -157,6 +168,11 @@ func (m *master) loop() error {
 			m.handleBeat(b)
 		case now := <-tick.C:
 			m.handleTick(now)
+		case path := <-m.changes:
+			if !m.stopping {
+				m.log.Infof("Detected a change in %s; reloading", path)
+				m.reload()
+			}
 		}
 	}
 	if m.exitErr == nil {
@@ -303,7 +319,9 @@ func (m *master) spawnMissing() {
 			}
 		}
 		m.spawned = recent
-		if len(recent) >= 2*m.target+2 && now.Sub(recent[len(recent)-1]) < time.Second {
+		// A reload's new workers are not a crash loop (--reload can start
+		// one per save); a reload whose worker fails ends m.reloading.
+		if !m.reloading && len(recent) >= 2*m.target+2 && now.Sub(recent[len(recent)-1]) < time.Second {
 			return // crash loop: the tick retries within a second
 		}
 		if err := m.spawn(); err != nil {

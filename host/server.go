@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -88,6 +89,10 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		Multiprocess: w != nil,
 		ErrorLog:     func(msg string) { logger.Errorf("%s", msg) },
 	})
+	var loadErr *pybridge.LoadError
+	if cfg.Reload && w != nil && errors.As(err, &loadErr) {
+		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message)
+	}
 	if err != nil {
 		return err
 	}

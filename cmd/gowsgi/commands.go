@@ -57,6 +57,7 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 				return usageError{err}
 			}
 			cfg.App = args[0]
+			cfg.Version = version
 			cfg.TimeoutSet = cmd.Flags().Changed("timeout") || os.Getenv("GOWSGI_TIMEOUT") != ""
 			cfg.Timeout = time.Duration(timeoutSeconds * float64(time.Second))
 			cfg.KeepAlive = time.Duration(keepAliveSeconds * float64(time.Second))
@@ -113,6 +114,11 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 	f.BoolVar(&cfg.ProxyProtocol, "proxy-protocol", false, "accept a PROXY protocol v1/v2 header (auto-detected) from --proxy-allow-from peers")
 	f.StringVar(&cfg.ProxyAllowFrom, "proxy-allow-from", cfg.ProxyAllowFrom, "peers allowed to send a PROXY header: IPs, CIDRs or *")
 	f.StringVar(&cfg.AccessLogFile, "access-logfile", "", "access log file, - for stdout (default off)")
+	// Development.
+	f.BoolVar(&cfg.Reload, "reload", false, "development only: restart the app's worker when its source changes; a broken import is served as a traceback page")
+	f.StringArrayVar(&cfg.ReloadInclude, "reload-include", nil, "with --reload: glob of the files watched, matched against the file name or, with a /, its path under the app directory (repeatable; default *.py)")
+	f.StringArrayVar(&cfg.ReloadExclude, "reload-exclude", nil, "with --reload: glob of files whose changes are ignored (repeatable)")
+	f.StringArrayVar(&cfg.ReloadExtraFiles, "reload-extra-file", nil, "with --reload: another file whose change reloads, e.g. a template or .env (repeatable)")
 	return cmd
 }
 
