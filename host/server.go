@@ -33,6 +33,9 @@ func Run(cfg Config) error {
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	logger := NewLogger(os.Stderr, level)
+	if os.Getpid() == 1 {
+		return runInit(logger) // pid1.go: the server runs as its child
+	}
 	if w, ok, err := workerFromEnvironment(); err != nil {
 		return err
 	} else if ok {

@@ -29,7 +29,9 @@ func main() {
 	var exit *host.ExitError
 	switch {
 	case errors.As(err, &exit):
-		fmt.Fprintf(os.Stderr, "gowsgi: %v\n", exit)
+		if exit.Msg != "" { // "": the message was printed already
+			fmt.Fprintf(os.Stderr, "gowsgi: %v\n", exit)
+		}
 		os.Exit(exit.Code)
 	case errors.As(err, &load):
 		fmt.Fprintf(os.Stderr, "gowsgi: cannot load the app: %s\n", load.Message)
