@@ -291,8 +291,7 @@ func checkVenvVersion(venv string) error {
 			continue
 		}
 		if venvVersion := minorVersion(strings.TrimSpace(value)); venvVersion != built {
-			return fmt.Errorf("--virtualenv %s is Python %s but gowsgi was built against Python %s; rebuild with PYTHON=python%s make build, or use a %s virtualenv",
-				venv, venvVersion, built, venvVersion, built)
+			return pythonVersionError(venv, venvVersion, built)
 		}
 		return nil
 	}

@@ -91,6 +91,15 @@ def load_app(spec):
             raise AppLoadError(
                 f"cannot import module {module_name!r}: "
                 f"ModuleNotFoundError: {exc}; sys.path = {sys.path}"
+                + HINT + _module_hint()
+            ) from None
+        raise
+    except Exception as exc:
+        # Django's "settings are not configured" is a setup mistake, not a
+        # bug in the app: one line and what to do, not a traceback.
+        if type(exc).__name__ == "ImproperlyConfigured" and "DJANGO_SETTINGS_MODULE" in str(exc):
+            raise AppLoadError(
+                f"Django settings are not configured: {exc}" + HINT + _settings_hint()
             ) from None
         raise
     if attr:
@@ -117,6 +126,74 @@ def load_app(spec):
             f"TypeError; sys.path = {sys.path}"
         )
     return obj
+
+
+# HINT starts the line of an AppLoadError that says what to do (Go prints
+# it as "gowsgi: hint: ...").
+HINT = "\nhint: "
+
+# Directories never searched for candidate modules.
+_SKIP_DIRS = {".git", "__pycache__", "node_modules", "site-packages", ".tox", ".venv", "venv"}
+
+
+def _find_files(names, depth=2, limit=5):
+    """Paths (relative to the working directory) of files named in names,
+    at most depth directories down, skipping venvs and caches."""
+    found = []
+    root = os.getcwd()
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        level = 0 if rel == "." else rel.count(os.sep) + 1
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if d not in _SKIP_DIRS and not d.startswith(".")
+            and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
+        )
+        if level >= depth:
+            dirnames[:] = []
+        for name in sorted(filenames):
+            if name in names:
+                found.append(os.path.normpath(os.path.join(rel, name)))
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+def _as_module(path):
+    """'proj/site/wsgi.py' -> ('proj', 'site.wsgi'): the sys.path entry
+    (relative; '.' for here) and the dotted module, going up through the
+    directories that are packages."""
+    parts = [os.path.splitext(os.path.basename(path))[0]]
+    directory = os.path.dirname(path)
+    while directory and os.path.exists(os.path.join(directory, "__init__.py")):
+        parts.insert(0, os.path.basename(directory))
+        directory = os.path.dirname(directory)
+    return directory or ".", ".".join(parts)
+
+
+def _describe(paths, attr=""):
+    out = []
+    for path in paths:
+        entry, module = _as_module(path)
+        out.append(module + attr if entry == "." else f"{module}{attr} with --chdir {entry}")
+    return ", ".join(out)
+
+
+def _module_hint():
+    candidates = _find_files({"wsgi.py"})
+    where = f"run gowsgi from the project's directory, or pass --chdir DIR or --pythonpath DIR (now in {os.getcwd()})"
+    if candidates:
+        return where + "; WSGI modules found here: " + _describe(candidates)
+    return where + "; no wsgi.py found under it"
+
+
+def _settings_hint():
+    candidates = _find_files({"settings.py"}, depth=3)
+    hint = ("set DJANGO_SETTINGS_MODULE (e.g. in your wsgi.py: "
+            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings'))")
+    if candidates:
+        hint += "; settings modules found here: " + _describe(candidates)
+    return hint
 
 
 def format_exception(exc):
