@@ -100,6 +100,7 @@ func runMaster(cfg Config, logger *Logger) error {
 		exits:   make(chan workerExit, 16),
 		beats:   make(chan workerBeat, 64),
 	}
+	writeBanner(cfg, logger, listenURLs(listeners, cfg.TLS.Enabled()), cfg.Workers)
 	var unixPaths []string
 	for _, ln := range listeners {
 		f, err := listenerFile(ln)

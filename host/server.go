@@ -133,6 +133,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		logger.Infof("Booting worker with pid: %d", os.Getpid())
 	} else {
 		// Only now: a failed import must leave its one error line alone.
+		writeBanner(cfg, logger, listenURLs(listeners, front.tls != nil), 0)
 		for _, ln := range listeners {
 			logger.Infof("Listening at: %s (%d)", front.displayAddr(ln), os.Getpid())
 		}

@@ -174,6 +174,16 @@ func (in *Interpreter) Stop() error {
 // BuiltVersion is the version of the libpython gowsgi is linked with.
 func BuiltVersion() string { return C.GoString(C.gw_python_version()) }
 
+// DefaultProgram is the python executable that belongs to the linked
+// libpython (<prefix>/bin/python3.X), or "" if it cannot be found.
+func DefaultProgram() string {
+	p := C.gw_default_program()
+	if p == nil {
+		return ""
+	}
+	return takeCString(p)
+}
+
 // takeCString converts and frees a malloc'd C string.
 func takeCString(s *C.char) string {
 	if s == nil {
