@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -22,7 +23,7 @@ import (
 const (
 	// reloadDebounce: an editor's save is a burst of events (write,
 	// rename, chmod); act once, this long after the last of them...
-	reloadDebounce = 100 * time.Millisecond
+	reloadDebounce = 50 * time.Millisecond
 	// reloadMaxDelay: ...but no later than this after the first.
 	reloadMaxDelay = 500 * time.Millisecond
 )
@@ -137,6 +138,10 @@ func (rw *reloadWatcher) addTree(dir string) {
 		if err := rw.w.Add(path); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // gone since it was listed
+			}
+			if errors.Is(err, syscall.ENOSPC) {
+				rw.log.Warningf("--reload: out of inotify watches after %d directories (at %s); changes further on are missed\nhint: narrow the tree with --chdir, or raise the limit: sysctl fs.inotify.max_user_watches=524288", rw.watching, path)
+				return filepath.SkipAll
 			}
 			rw.log.Warningf("--reload: cannot watch %s: %v", path, err)
 			return filepath.SkipDir

@@ -234,3 +234,46 @@ func TestReloadIncludeExcludeExtra(t *testing.T) {
 	}
 	s.waitLog(t, "Detected a change in "+filepath.Join(pkg, "mod.py"))
 }
+
+// --reload with several workers and a --timeout: every worker is replaced
+// by one running the new code, and none is killed for its heartbeat.
+func TestReloadSeveralWorkersWithTimeout(t *testing.T) {
+	requireVenv(t)
+	dir := t.TempDir()
+	copyTree(t, filepath.Join(repoRoot, "testdata", "apps"), dir)
+	app := filepath.Join(dir, "reload_probe.py")
+	write := func(version string) {
+		src := "import os\n\ndef application(environ, start_response):\n" +
+			"    start_response('200 OK', [('Content-Type', 'text/plain')])\n" +
+			"    return [b'" + version + " %d' % os.getpid()]\n"
+		if err := os.WriteFile(app, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("v1")
+	cmd := exec.Command(gowsgiBin, "run", "-b", "127.0.0.1:0", "--virtualenv", testVenv,
+		"--chdir", dir, "--reload", "--workers", "2", "--timeout", "2", "reload_probe:application")
+	s, listens := launchServer(t, cmd, 1)
+	s.url = listens[0]
+	waitForResponse(t, s, s.url+"/", 30*time.Second, "v1", func(st int, _, b string) bool { return st == 200 && strings.HasPrefix(b, "v1 ") })
+	write("v2")
+	waitForResponse(t, s, s.url+"/", 30*time.Second, "v2", func(st int, _, b string) bool { return st == 200 && strings.HasPrefix(b, "v2 ") })
+	// Once the old workers have drained, every answer is v2, from two pids.
+	s.waitLog(t, "Reload complete")
+	time.Sleep(300 * time.Millisecond)
+	pids := map[string]bool{}
+	for range 40 {
+		st, _, body, err := fetchFresh(s.url + "/")
+		if err != nil || st != 200 || !strings.HasPrefix(body, "v2 ") {
+			t.Fatalf("after the reload: status %d body %q err %v\n%s", st, body, err, s.stderr.String())
+		}
+		pids[body] = true
+	}
+	if len(pids) != 2 {
+		t.Logf("answers came from %d worker(s): %v (the kernel's spread, not an error)", len(pids), pids)
+	}
+	time.Sleep(2500 * time.Millisecond) // past --timeout: the heartbeats keep coming
+	if log := s.stderr.String(); strings.Contains(log, "WORKER TIMEOUT") {
+		t.Fatalf("a worker was killed for its timeout:\n%s", log)
+	}
+}
