@@ -132,7 +132,7 @@ func (rw *reloadWatcher) addTree(dir string) {
 		if !d.IsDir() {
 			return nil
 		}
-		if path != dir && skipDir(path, d.Name()) {
+		if path != dir && (skipDir(path, d.Name()) || matchAny(rw.exclude, path, rw.relative(path))) {
 			return filepath.SkipDir
 		}
 		if err := rw.w.Add(path); err != nil {
@@ -168,14 +168,18 @@ func (rw *reloadWatcher) matches(path string) bool {
 	if rw.extra[path] {
 		return true
 	}
-	rel := path
+	rel := rw.relative(path)
+	return matchAny(rw.include, path, rel) && !matchAny(rw.exclude, path, rel)
+}
+
+// relative is path under the first root that holds it (else path).
+func (rw *reloadWatcher) relative(path string) string {
 	for _, root := range rw.roots {
 		if r, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(r, "..") {
-			rel = r
-			break
+			return r
 		}
 	}
-	return matchAny(rw.include, path, rel) && !matchAny(rw.exclude, path, rel)
+	return path
 }
 
 func matchAny(patterns []string, path, rel string) bool {
@@ -215,7 +219,8 @@ func (rw *reloadWatcher) run(stop <-chan struct{}) {
 				return
 			}
 			if ev.Has(fsnotify.Create) {
-				if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() && !skipDir(ev.Name, fi.Name()) {
+				if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() && !skipDir(ev.Name, fi.Name()) &&
+					!matchAny(rw.exclude, ev.Name, rw.relative(ev.Name)) {
 					rw.addTree(ev.Name) // a new package: watch it too
 				}
 			}

@@ -277,3 +277,24 @@ func TestReloadSeveralWorkersWithTimeout(t *testing.T) {
 		t.Fatalf("a worker was killed for its timeout:\n%s", log)
 	}
 }
+
+// Under --reload an app that does not import at start-up is served as the
+// traceback page (the server stays up) until a save fixes it.
+func TestReloadStartsWithBrokenApp(t *testing.T) {
+	requireVenv(t)
+	dir := t.TempDir()
+	app := filepath.Join(dir, "broken_start.py")
+	if err := os.WriteFile(app, []byte("def application(environ, start_response:\n    pass\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gowsgiBin, "run", "-b", "127.0.0.1:0", "--virtualenv", testVenv,
+		"--chdir", dir, "--reload", "broken_start:application")
+	s, listens := launchServer(t, cmd, 1)
+	s.url = listens[0]
+	waitForResponse(t, s, s.url+"/", 30*time.Second, "traceback page", func(st int, ct, b string) bool {
+		return st == 500 && strings.HasPrefix(ct, "text/html") && strings.Contains(b, "SyntaxError") && strings.Contains(b, "broken_start.py")
+	})
+	saveLikeEditor(t, app, "def application(environ, start_response):\n"+
+		"    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'fixed']\n")
+	waitForResponse(t, s, s.url+"/", 30*time.Second, "fixed app", func(st int, _, b string) bool { return st == 200 && b == "fixed" })
+}
