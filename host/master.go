@@ -76,6 +76,12 @@ type master struct {
 	beats   chan workerBeat
 	changes <-chan string // --reload: a watched file changed (nil without)
 
+	// --reload's warm spare (reload_spare.go).
+	spare        *workerProc // not in workers until activated
+	spareWaiting bool
+	spareModules []string // what the last ready worker imported
+	noSpare      bool
+
 	everReady    bool
 	reloading    bool
 	stopping     bool
@@ -215,6 +221,9 @@ func (m *master) handleSignal(sig syscall.Signal) {
 }
 
 func (m *master) handleExit(e workerExit) {
+	if m.spareExited(e.pid, describeExit(e.state)) {
+		return
+	}
 	w, ok := m.workers[e.pid]
 	if !ok {
 		return
@@ -235,17 +244,24 @@ func (m *master) handleExit(e workerExit) {
 }
 
 func (m *master) handleBeat(b workerBeat) {
+	if m.spareBeat(b) {
+		return
+	}
 	w, ok := m.workers[b.pid]
 	if !ok {
 		return
 	}
 	w.lastBeat = time.Now()
 	w.beat = b.msg
+	if len(b.msg.Modules) > 0 {
+		m.spareModules = b.msg.Modules
+	}
 	if b.msg.Ready && !w.ready {
 		w.ready = true
 		m.everReady = true
 		m.log.Debugf("Worker %d is ready", w.pid)
 		m.retireOneReplaced()
+		m.spawnSpare()
 	}
 	if w.limit > 0 && b.msg.Served >= w.limit && w.replace == "" {
 		reason := fmt.Sprintf("served %d requests (--max-requests)", b.msg.Served)
@@ -339,9 +355,20 @@ func (m *master) spawnMissing() {
 // it back, and a worker that calls accept(2) in that window blocks in the
 // kernel where Shutdown cannot stop it.
 func (m *master) spawn() error {
+	w, err := m.startWorker()
+	if err != nil {
+		return err
+	}
+	m.workers[w.pid] = w
+	return nil
+}
+
+// startWorker starts a worker process with extraEnv added to its
+// environment and watches its heartbeats and exit.
+func (m *master) startWorker(extraEnv ...string) (*workerProc, error) {
 	var pipe [2]int
 	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC); err != nil {
-		return fmt.Errorf("heartbeat pipe: %w", os.NewSyscallError("pipe2", err))
+		return nil, fmt.Errorf("heartbeat pipe: %w", os.NewSyscallError("pipe2", err))
 	}
 	beatRead := os.NewFile(uintptr(pipe[0]), "heartbeat")
 	defer syscall.Close(pipe[1])
@@ -353,6 +380,7 @@ func (m *master) spawn() error {
 		envWorkerListeners+"="+strconv.Itoa(len(m.fds)),
 		envWorkerBeat+"="+m.beatInterval().String(),
 		envWorkerMaxRequests+"="+strconv.FormatInt(limit, 10))
+	env = append(env, extraEnv...)
 	pid, err := syscall.ForkExec(m.exe, argv, &syscall.ProcAttr{
 		Env:   env,
 		Files: files,
@@ -361,22 +389,21 @@ func (m *master) spawn() error {
 	})
 	if err != nil {
 		beatRead.Close()
-		return err
+		return nil, err
 	}
 	proc, err := os.FindProcess(pid)
 	if err != nil {
 		beatRead.Close()
-		return err
+		return nil, err
 	}
 	now := time.Now()
 	w := &workerProc{pid: pid, proc: proc, gen: m.gen, started: now, lastBeat: now, limit: limit}
-	m.workers[w.pid] = w
 	go readBeats(w.pid, beatRead, m.beats)
 	go func() {
 		state, _ := proc.Wait()
 		m.exits <- workerExit{pid: w.pid, state: state}
 	}()
-	return nil
+	return w, nil
 }
 
 // requestLimit is a new worker's --max-requests plus its jitter (0: none).
@@ -400,6 +427,7 @@ func (m *master) beatInterval() time.Duration {
 func readBeats(pid int, r *os.File, beats chan<- workerBeat) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20) // a ready line lists modules (--reload)
 	for sc.Scan() {
 		var msg heartbeatMessage
 		if json.Unmarshal(sc.Bytes(), &msg) == nil {
@@ -448,6 +476,7 @@ func (m *master) reload() {
 		}
 	}
 	m.log.Infof("Reloading: starting %d new workers with freshly imported code", m.target)
+	m.takeSpare()
 	m.spawnMissing()
 }
 
@@ -480,6 +509,7 @@ func (m *master) bootFailed(w *workerProc, state *os.ProcessState, status string
 }
 
 func (m *master) stopAll(sig syscall.Signal, within time.Duration) {
+	m.stopSpare()
 	if !m.stopping {
 		m.stopping = true
 		m.stopDeadline = time.Now().Add(within)

@@ -68,6 +68,14 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	if err != nil {
 		return &ConfigError{err}
 	}
+	var appRoots []string
+	var spare *spareWorker
+	if cfg.Reload && w != nil {
+		if appRoots, err = cfg.reloadRoots(); err != nil { // before the chdir
+			return &ConfigError{err}
+		}
+		spare = spareFromEnvironment()
+	}
 	if cfg.Chdir != "" {
 		if err := os.Chdir(cfg.Chdir); err != nil {
 			return &ConfigError{fmt.Errorf("--chdir: %w", err)}
@@ -83,7 +91,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	}
 	listeners = front.wrap(listeners)
 
-	interp, info, err := pybridge.Start(pybridge.Config{
+	pyConfig := pybridge.Config{
 		Program:      program,
 		PythonPath:   cfg.PythonPath,
 		App:          cfg.App,
@@ -91,7 +99,13 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		Multithread:  cfg.Threads > 1,
 		Multiprocess: w != nil,
 		ErrorLog:     func(msg string) { logger.Errorf("%s", msg) },
-	})
+		AppRoots:     appRoots,
+		ListModules:  appRoots != nil,
+	}
+	if spare != nil {
+		pyConfig.Preload, pyConfig.BeforeLoad = spare.preload, spare.beforeLoad(w, logger)
+	}
+	interp, info, err := pybridge.Start(pyConfig)
 	var loadErr *pybridge.LoadError
 	if cfg.Reload && w != nil && errors.As(err, &loadErr) {
 		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message)
@@ -121,6 +135,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	}
 	if w != nil {
 		h.maxRequests, h.limitHit = w.maxRequests, w.limitHit
+		w.modules = info.Modules
 	}
 	srv := front.server(h, log.New(logWriter{logger}, "", 0))
 	conns := newConnTracker()

@@ -196,6 +196,71 @@ def _settings_hint():
     return hint
 
 
+# --reload's warm spare (host/reload_spare.go): a worker started ahead of
+# the next save imports what the app's last import used, except the app's
+# own code, then waits; on the save only the app's code remains to import.
+
+_NEVER_PRELOAD = {"this", "antigravity", "__main__", "__mp_main__"}
+
+
+def _app_file(path, roots):
+    """Whether a module's file is the app's own code (under a root and not
+    in an installed package)."""
+    if not path:
+        return False
+    real = os.path.realpath(path)
+    if os.sep + "site-packages" + os.sep in real or os.sep + "dist-packages" + os.sep in real:
+        return False
+    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep)
+               for r in (os.path.realpath(root) for root in roots))
+
+
+def preloadable_modules(roots_json):
+    """JSON list, in import order: loaded stdlib modules, and top-level
+    names of loaded third-party packages. Never the app's own modules."""
+    roots = json.loads(roots_json) or [os.getcwd()]
+    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    names, seen, size = [], set(), 0
+    for name, module in list(sys.modules.items()):
+        top = name.partition(".")[0]
+        if top in _NEVER_PRELOAD or top.startswith("_gowsgi"):
+            continue
+        if top in stdlib:
+            candidate = name
+        else:
+            top_module = sys.modules.get(top)
+            path = getattr(top_module, "__file__", None)
+            if not path or _app_file(path, roots):
+                continue
+            candidate = top
+        if candidate in seen:
+            continue
+        size += len(candidate) + 3
+        if size > 48 * 1024:  # it travels in a heartbeat line and the environment
+            break
+        seen.add(candidate)
+        names.append(candidate)
+    return json.dumps(names)
+
+
+def preload(config_json):
+    """Import the modules named; one that fails is skipped (the app's
+    import will try again). Returns JSON: the app's own modules that got
+    imported on the way, which would go stale."""
+    import importlib
+
+    config = json.loads(config_json)
+    roots = config.get("roots") or [os.getcwd()]
+    for name in config.get("modules") or []:
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit):
+            pass
+    tainted = [name for name, module in list(sys.modules.items())
+               if _app_file(getattr(module, "__file__", None), roots)]
+    return json.dumps(tainted)
+
+
 def format_exception(exc):
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 

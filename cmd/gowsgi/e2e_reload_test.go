@@ -101,10 +101,12 @@ func TestReloadFlaskEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(gowsgiBin, "run", "-b", "127.0.0.1:0", "--virtualenv", testVenv,
-		"--chdir", dir, "--reload", "--threads", "2", "flask_app.app:app")
+		"--chdir", dir, "--reload", "--threads", "2", "--log-level", "debug", "flask_app.app:app")
 	s, listens := launchServer(t, cmd, 1)
 	s.url = listens[0]
 	s.waitLog(t, "Booting worker")
+	// The first save finds a warm spare (Flask already imported) waiting.
+	s.waitLog(t, "is waiting, ")
 	url := s.url + "/cookie"
 	waitForResponse(t, s, url, 30*time.Second, "first answer", func(st int, _, b string) bool { return st == 200 && b == "cookie set\n" })
 
@@ -147,7 +149,10 @@ func TestReloadFlaskEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := waitForResponse(t, s, url, 30*time.Second, "edited view", func(st int, _, b string) bool { return st == 200 && b == "cookie changed\n" })
-	t.Logf("save -> new response: %s", took.Round(time.Millisecond))
+	t.Logf("save -> new response (warm spare): %s", took.Round(time.Millisecond))
+	if !strings.Contains(s.stderr.String(), "Activated spare worker") {
+		t.Errorf("the reload did not use the spare:\n%s", s.stderr.String())
+	}
 	if took > reloadDeadline {
 		t.Errorf("the edit took %s to be served, want under %s", took.Round(time.Millisecond), reloadDeadline)
 	}
@@ -297,4 +302,39 @@ func TestReloadStartsWithBrokenApp(t *testing.T) {
 	saveLikeEditor(t, app, "def application(environ, start_response):\n"+
 		"    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'fixed']\n")
 	waitForResponse(t, s, s.url+"/", 30*time.Second, "fixed app", func(st int, _, b string) bool { return st == 200 && b == "fixed" })
+}
+
+// A library (outside the app's tree) that imports the app's own module
+// would make a warm spare hold stale app code: the spare gives up, and
+// reloads start cold workers, which still pick up every change.
+func TestReloadSpareFallsBackWhenALibraryImportsTheApp(t *testing.T) {
+	requireVenv(t)
+	dir := t.TempDir()
+	libs, appDir := filepath.Join(dir, "libs"), filepath.Join(dir, "app")
+	for _, d := range []string{libs, appDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		filepath.Join(libs, "lib_imports_app.py"): "import appsettings\n",
+		filepath.Join(appDir, "appsettings.py"):   "GREETING = b'one'\n",
+		filepath.Join(appDir, "main.py"): "import lib_imports_app, appsettings\n\n" +
+			"def application(environ, start_response):\n" +
+			"    start_response('200 OK', [('Content-Type', 'text/plain')])\n" +
+			"    return [appsettings.GREETING]\n",
+	}
+	for path, src := range files {
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(gowsgiBin, "run", "-b", "127.0.0.1:0", "--virtualenv", testVenv,
+		"--chdir", appDir, "--reload", "main")
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+libs)
+	s, listens := launchServer(t, cmd, 1)
+	s.url = listens[0]
+	s.waitLog(t, "reloads start cold workers from now on")
+	saveLikeEditor(t, filepath.Join(appDir, "appsettings.py"), "GREETING = b'two'\n")
+	waitForResponse(t, s, s.url+"/", 30*time.Second, "the changed setting", func(st int, _, b string) bool { return st == 200 && b == "two" })
 }
