@@ -49,6 +49,8 @@ func (h loadErrorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Listener, w *workerLink, loadErr string) error {
 	logger.Errorf("cannot load the app (serving the traceback as a 500 page until the next change): %s", loadErr)
 	srv := fr.server(loadErrorHandler{page: loadErrorPage(cfg.App, loadErr)}, log.New(logWriter{logger}, "", 0))
+	conns := newConnTracker()
+	srv.ConnState = conns.hook
 	serveErr := make(chan error, len(listeners))
 	for _, ln := range listeners {
 		go func(ln net.Listener) { serveErr <- fr.serve(srv, ln) }(ln)
@@ -72,6 +74,10 @@ func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Liste
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()
-	_ = srv.Shutdown(ctx)
+	// As in serve: Shutdown alone would drop a request on a connection
+	// accepted just before it (the client sees EOF).
+	if err := drain(ctx, srv, listeners, conns); err != nil {
+		_ = srv.Close()
+	}
 	return nil
 }
