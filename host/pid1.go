@@ -47,6 +47,12 @@ func runInit(logger *Logger) error {
 		attr.Sys = &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: 0}
 	}
 	child, err := syscall.ForkExec(exe, os.Args, attr)
+	if err != nil && attr.Sys != nil {
+		// The terminal is not ours to hand over (no controlling terminal
+		// in this session): start the child in our process group.
+		attr.Sys = nil
+		child, err = syscall.ForkExec(exe, os.Args, attr)
+	}
 	if err != nil {
 		return fmt.Errorf("PID 1: start the server: %w", err)
 	}
