@@ -67,6 +67,13 @@ type Config struct {
 	Static               []string
 	StaticMaxAge         time.Duration // Cache-Control max-age (0 = no Cache-Control)
 	StaticFollowSymlinks bool          // follow symlinks that lead out of DIR
+	// Development (reload.go): restart the Python side when the source
+	// changes, and serve a broken import as a traceback page meanwhile.
+	Reload           bool
+	ReloadInclude    []string // glob patterns of the files watched (default *.py)
+	ReloadExclude    []string // glob patterns never watched
+	ReloadExtraFiles []string // more files whose change reloads
+	Version          string   // gowsgi's version, for the startup banner
 }
 
 // DefaultConfig returns the defaults of `gowsgi run`.
@@ -144,7 +151,7 @@ func (c *Config) Validate() error {
 // those keep the simple single-process mode.
 func (c *Config) NeedsMaster() bool {
 	return c.Workers > 1 || c.MaxRequests > 0 || c.MaxWorkerMemory > 0 ||
-		c.WorkerLifetime > 0 || c.TimeoutSet
+		c.WorkerLifetime > 0 || c.TimeoutSet || c.Reload
 }
 
 // ConfigError is a setting that cannot work (a missing virtualenv, a bad

@@ -58,10 +58,10 @@ func listenOne(bind string, opts listenOptions) (net.Listener, error) {
 	ln, err := listenTCP(bind, opts.backlog)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("listen on %s: address already in use (another server is running there)", bind)
+			return nil, addressInUseError(bind)
 		}
 		if errors.Is(err, syscall.EACCES) {
-			return nil, fmt.Errorf("listen on %s: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)", bind)
+			return nil, lowPortError(bind)
 		}
 		return nil, fmt.Errorf("listen on %s: %w", bind, err)
 	}

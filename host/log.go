@@ -22,6 +22,9 @@ const (
 
 var levelNames = []string{"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
+// levelColors paint the level names on a terminal (banner.go).
+var levelColors = []string{ansiBlue, ansiGreen, ansiYellow, ansiRed, ansiBold + ansiRed}
+
 func parseLevel(s string) (Level, error) {
 	for i, name := range levelNames {
 		if strings.EqualFold(s, name) || (strings.EqualFold(s, "warn") && name == "WARNING") {
@@ -39,11 +42,12 @@ type Logger struct {
 	out   io.Writer
 	level Level
 	pid   int
+	color bool // level names in ANSI colours (a terminal, no NO_COLOR)
 }
 
 // NewLogger logs records at level and above to out.
 func NewLogger(out io.Writer, level Level) *Logger {
-	return &Logger{out: out, level: level, pid: os.Getpid()}
+	return &Logger{out: out, level: level, pid: os.Getpid(), color: colorEnabled(out)}
 }
 
 func (l *Logger) log(level Level, format string, args ...any) {
@@ -58,7 +62,7 @@ func (l *Logger) log(level Level, format string, args ...any) {
 	stamp := time.Now().Format("2006-01-02 15:04:05 -0700")
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.out, "[%s] [%d] [%s] %s\n", stamp, l.pid, levelNames[level], msg)
+	fmt.Fprintf(l.out, "[%s] [%d] [%s] %s\n", stamp, l.pid, paint(l.color, levelColors[level], levelNames[level]), msg)
 }
 
 func (l *Logger) Debugf(format string, args ...any)   { l.log(LevelDebug, format, args...) }

@@ -74,6 +74,13 @@ type master struct {
 	workers map[int]*workerProc
 	exits   chan workerExit
 	beats   chan workerBeat
+	changes <-chan string // --reload: a watched file changed (nil without)
+
+	// --reload's warm spare (reload_spare.go).
+	spare        *workerProc // not in workers until activated
+	spareWaiting bool
+	spareModules []string // what the last ready worker imported
+	noSpare      bool
 
 	everReady    bool
 	reloading    bool
@@ -99,6 +106,7 @@ func runMaster(cfg Config, logger *Logger) error {
 		exits:   make(chan workerExit, 16),
 		beats:   make(chan workerBeat, 64),
 	}
+	writeBanner(cfg, logger, listenURLs(listeners, cfg.TLS.Enabled()), cfg.Workers)
 	var unixPaths []string
 	for _, ln := range listeners {
 		f, err := listenerFile(ln)
@@ -136,6 +144,16 @@ func runMaster(cfg Config, logger *Logger) error {
 	}
 	defer removePid()
 	logger.Infof("Starting gowsgi master (pid: %d) with %d workers of %d Python threads", os.Getpid(), cfg.Workers, cfg.Threads)
+	if cfg.Reload {
+		watcher, err := newReloadWatcher(cfg, logger)
+		if err != nil {
+			return err
+		}
+		stopWatching := make(chan struct{})
+		defer close(stopWatching)
+		go watcher.run(stopWatching)
+		m.changes = watcher.changes
+	}
 	return m.loop()
 }
 
@@ -157,6 +175,11 @@ func (m *master) loop() error {
 			m.handleBeat(b)
 		case now := <-tick.C:
 			m.handleTick(now)
+		case path := <-m.changes:
+			if !m.stopping {
+				m.log.Infof("Detected a change in %s; reloading", path)
+				m.reload()
+			}
 		}
 	}
 	if m.exitErr == nil {
@@ -198,6 +221,9 @@ func (m *master) handleSignal(sig syscall.Signal) {
 }
 
 func (m *master) handleExit(e workerExit) {
+	if m.spareExited(e.pid, describeExit(e.state)) {
+		return
+	}
 	w, ok := m.workers[e.pid]
 	if !ok {
 		return
@@ -231,17 +257,24 @@ func (m *master) handlePendingBeats() {
 }
 
 func (m *master) handleBeat(b workerBeat) {
+	if m.spareBeat(b) {
+		return
+	}
 	w, ok := m.workers[b.pid]
 	if !ok {
 		return
 	}
 	w.lastBeat = time.Now()
 	w.beat = b.msg
+	if len(b.msg.Modules) > 0 {
+		m.spareModules = b.msg.Modules
+	}
 	if b.msg.Ready && !w.ready {
 		w.ready = true
 		m.everReady = true
 		m.log.Debugf("Worker %d is ready", w.pid)
 		m.retireOneReplaced()
+		m.spawnSpare()
 	}
 	if w.limit > 0 && b.msg.Served >= w.limit && w.replace == "" {
 		reason := fmt.Sprintf("served %d requests (--max-requests)", b.msg.Served)
@@ -316,7 +349,9 @@ func (m *master) spawnMissing() {
 			}
 		}
 		m.spawned = recent
-		if len(recent) >= 2*m.target+2 && now.Sub(recent[len(recent)-1]) < time.Second {
+		// A reload's new workers are not a crash loop (--reload can start
+		// one per save); a reload whose worker fails ends m.reloading.
+		if !m.reloading && len(recent) >= 2*m.target+2 && now.Sub(recent[len(recent)-1]) < time.Second {
 			return // crash loop: the tick retries within a second
 		}
 		if err := m.spawn(); err != nil {
@@ -333,9 +368,20 @@ func (m *master) spawnMissing() {
 // it back, and a worker that calls accept(2) in that window blocks in the
 // kernel where Shutdown cannot stop it.
 func (m *master) spawn() error {
+	w, err := m.startWorker()
+	if err != nil {
+		return err
+	}
+	m.workers[w.pid] = w
+	return nil
+}
+
+// startWorker starts a worker process with extraEnv added to its
+// environment and watches its heartbeats and exit.
+func (m *master) startWorker(extraEnv ...string) (*workerProc, error) {
 	var pipe [2]int
 	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC); err != nil {
-		return fmt.Errorf("heartbeat pipe: %w", os.NewSyscallError("pipe2", err))
+		return nil, fmt.Errorf("heartbeat pipe: %w", os.NewSyscallError("pipe2", err))
 	}
 	beatRead := os.NewFile(uintptr(pipe[0]), "heartbeat")
 	defer syscall.Close(pipe[1])
@@ -347,6 +393,7 @@ func (m *master) spawn() error {
 		envWorkerListeners+"="+strconv.Itoa(len(m.fds)),
 		envWorkerBeat+"="+m.beatInterval().String(),
 		envWorkerMaxRequests+"="+strconv.FormatInt(limit, 10))
+	env = append(env, extraEnv...)
 	pid, err := syscall.ForkExec(m.exe, argv, &syscall.ProcAttr{
 		Env:   env,
 		Files: files,
@@ -355,16 +402,15 @@ func (m *master) spawn() error {
 	})
 	if err != nil {
 		beatRead.Close()
-		return err
+		return nil, err
 	}
 	proc, err := os.FindProcess(pid)
 	if err != nil {
 		beatRead.Close()
-		return err
+		return nil, err
 	}
 	now := time.Now()
 	w := &workerProc{pid: pid, proc: proc, gen: m.gen, started: now, lastBeat: now, limit: limit}
-	m.workers[w.pid] = w
 	beatsRead := make(chan struct{})
 	go func() {
 		readBeats(w.pid, beatRead, m.beats)
@@ -383,7 +429,7 @@ func (m *master) spawn() error {
 		}
 		m.exits <- workerExit{pid: w.pid, state: state}
 	}()
-	return nil
+	return w, nil
 }
 
 // requestLimit is a new worker's --max-requests plus its jitter (0: none).
@@ -407,6 +453,7 @@ func (m *master) beatInterval() time.Duration {
 func readBeats(pid int, r *os.File, beats chan<- workerBeat) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20) // a ready line lists modules (--reload)
 	for sc.Scan() {
 		var msg heartbeatMessage
 		if json.Unmarshal(sc.Bytes(), &msg) == nil {
@@ -455,6 +502,7 @@ func (m *master) reload() {
 		}
 	}
 	m.log.Infof("Reloading: starting %d new workers with freshly imported code", m.target)
+	m.takeSpare()
 	m.spawnMissing()
 }
 
@@ -487,6 +535,7 @@ func (m *master) bootFailed(w *workerProc, state *os.ProcessState, status string
 }
 
 func (m *master) stopAll(sig syscall.Signal, within time.Duration) {
+	m.stopSpare()
 	if !m.stopping {
 		m.stopping = true
 		m.stopDeadline = time.Now().Add(within)

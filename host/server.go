@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -32,6 +33,9 @@ func Run(cfg Config) error {
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	logger := NewLogger(os.Stderr, level)
+	if os.Getpid() == 1 {
+		return runInit(logger) // pid1.go: the server runs as its child
+	}
 	if w, ok, err := workerFromEnvironment(); err != nil {
 		return err
 	} else if ok {
@@ -70,6 +74,14 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		return &ConfigError{err}
 	}
 	defer static.close()
+	var appRoots []string
+	var spare *spareWorker
+	if cfg.Reload && w != nil {
+		if appRoots, err = cfg.reloadRoots(); err != nil { // before the chdir
+			return &ConfigError{err}
+		}
+		spare = spareFromEnvironment()
+	}
 	if cfg.Chdir != "" {
 		if err := os.Chdir(cfg.Chdir); err != nil {
 			return &ConfigError{fmt.Errorf("--chdir: %w", err)}
@@ -85,7 +97,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	}
 	listeners = front.wrap(listeners)
 
-	interp, info, err := pybridge.Start(pybridge.Config{
+	pyConfig := pybridge.Config{
 		Program:      program,
 		PythonPath:   cfg.PythonPath,
 		App:          cfg.App,
@@ -93,7 +105,17 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		Multithread:  cfg.Threads > 1,
 		Multiprocess: w != nil,
 		ErrorLog:     func(msg string) { logger.Errorf("%s", msg) },
-	})
+		AppRoots:     appRoots,
+		ListModules:  appRoots != nil,
+	}
+	if spare != nil {
+		pyConfig.Preload, pyConfig.BeforeLoad = spare.preload, spare.beforeLoad(w, logger)
+	}
+	interp, info, err := pybridge.Start(pyConfig)
+	var loadErr *pybridge.LoadError
+	if cfg.Reload && w != nil && errors.As(err, &loadErr) {
+		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message)
+	}
 	if err != nil {
 		return err
 	}
@@ -119,6 +141,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	}
 	if w != nil {
 		h.maxRequests, h.limitHit = w.maxRequests, w.limitHit
+		w.modules = info.Modules
 	}
 	srv := front.server(newStaticHandler(cfg, static, h, access, logger), log.New(logWriter{logger}, "", 0))
 	conns := newConnTracker()
@@ -131,6 +154,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		logger.Infof("Booting worker with pid: %d", os.Getpid())
 	} else {
 		// Only now: a failed import must leave its one error line alone.
+		writeBanner(cfg, logger, listenURLs(listeners, front.tls != nil), 0)
 		for _, ln := range listeners {
 			logger.Infof("Listening at: %s (%d)", front.displayAddr(ln), os.Getpid())
 		}
@@ -289,8 +313,7 @@ func checkVenvVersion(venv string) error {
 			continue
 		}
 		if venvVersion := minorVersion(strings.TrimSpace(value)); venvVersion != built {
-			return fmt.Errorf("--virtualenv %s is Python %s but gowsgi was built against Python %s; rebuild with PYTHON=python%s make build, or use a %s virtualenv",
-				venv, venvVersion, built, venvVersion, built)
+			return pythonVersionError(venv, venvVersion, built)
 		}
 		return nil
 	}

@@ -30,6 +30,7 @@ type workerLink struct {
 	interval    time.Duration
 	maxRequests int64         // 0 = none
 	limitHit    chan struct{} // closed by the handler when maxRequests is reached
+	modules     []string      // sent with ready (--reload)
 }
 
 // heartbeatMessage is one JSON line on the pipe: Ready once serving, then
@@ -41,6 +42,10 @@ type heartbeatMessage struct {
 	Method string `json:"method,omitempty"`
 	Path   string `json:"path,omitempty"`
 	AgeMS  int64  `json:"age_ms,omitempty"`
+	// --reload (reload_spare.go): the first message lists what a spare
+	// may preload; a spare says it waits before the app's import.
+	Modules []string `json:"modules,omitempty"`
+	Waiting bool     `json:"waiting,omitempty"`
 }
 
 // workerFromEnvironment reports whether this process is a worker and, if
@@ -82,7 +87,7 @@ func workerFromEnvironment() (*workerLink, bool, error) {
 func (w *workerLink) heartbeat(h *handler, stop <-chan struct{}, masterGone chan<- struct{}) {
 	defer w.beat.Close()
 	enc := json.NewEncoder(w.beat)
-	msg := heartbeatMessage{Ready: true}
+	msg := heartbeatMessage{Ready: true, Modules: w.modules}
 	tick := time.NewTicker(w.interval)
 	defer tick.Stop()
 	for {

@@ -68,6 +68,8 @@ int gw_support_call(const char *func, const char *arg, char **out, char **err);
  * check_load_app for `gowsgi check`. */
 int gw_load_app(const char *loader, const char *spec, char **err);
 void gw_release_init_thread(void);
+/* gw_reacquire_init_thread takes the GIL back after gw_release_init_thread. */
+void gw_reacquire_init_thread(void);
 int gw_finalize(void);
 char *gw_default_program(void);
 const char *gw_python_version(void);

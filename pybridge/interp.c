@@ -268,6 +268,10 @@ void gw_release_init_thread(void) {
     gw.init_tstate = PyEval_SaveThread();
 }
 
+void gw_reacquire_init_thread(void) {
+    PyEval_RestoreThread(gw.init_tstate);
+}
+
 int gw_finalize(void) {
     PyEval_RestoreThread(gw.init_tstate);
     return Py_FinalizeEx();

@@ -43,6 +43,18 @@ type Config struct {
 	// Check wraps the app in the checks of `gowsgi check` (check.py):
 	// wsgiref.validate plus gowsgi's own; CheckFindings collects them.
 	Check bool
+
+	// A --reload warm spare imports Preload (module names) ahead of the
+	// app, then BeforeLoad runs (with the GIL released) and may block
+	// until the app is wanted; an error from it ends Start. It gets the
+	// modules under AppRoots that the preload imported: app code that
+	// would go stale.
+	Preload    []string
+	BeforeLoad func(tainted []string) error
+	// AppRoots are the directories of the app's own code. With
+	// ListModules, Info.Modules lists what a spare may preload.
+	AppRoots    []string
+	ListModules bool
 }
 
 // Info describes the running interpreter, for the startup log.
@@ -52,6 +64,9 @@ type Info struct {
 	BasePrefix string   `json:"base_prefix"`
 	Executable string   `json:"executable"`
 	Path       []string `json:"path"`
+	// Modules are the loaded stdlib modules and third-party top-level
+	// packages (Config.ListModules).
+	Modules []string `json:"-"`
 }
 
 // LoadError means the app could not be imported or is not a WSGI callable.
@@ -155,13 +170,48 @@ func initialise(cfg Config) (Info, error) {
 	if err := json.Unmarshal([]byte(out), &info); err != nil {
 		return Info{}, fmt.Errorf("decode python info: %w", err)
 	}
+	if err := preload(cfg); err != nil {
+		return info, err
+	}
 	cApp, cLoader := C.CString(cfg.App), C.CString(loader)
 	defer C.free(unsafe.Pointer(cApp))
 	defer C.free(unsafe.Pointer(cLoader))
 	if C.gw_load_app(cLoader, cApp, &cerr) != 0 {
 		return info, &LoadError{Message: takeCString(cerr)}
 	}
+	if cfg.ListModules {
+		roots, _ := json.Marshal(cfg.AppRoots)
+		if out, err := supportCall("preloadable_modules", string(roots)); err == nil {
+			_ = json.Unmarshal([]byte(out), &info.Modules)
+		}
+	}
 	return info, nil
+}
+
+// preload imports cfg.Preload and runs cfg.BeforeLoad. The caller holds
+// the GIL; BeforeLoad runs without it, so that threads the preloaded
+// modules started are not stalled while it waits.
+func preload(cfg Config) error {
+	var tainted []string
+	if len(cfg.Preload) > 0 {
+		arg, err := json.Marshal(map[string]any{"modules": cfg.Preload, "roots": cfg.AppRoots})
+		if err != nil {
+			return fmt.Errorf("encode the preload: %w", err)
+		}
+		out, err := supportCall("preload", string(arg))
+		if err != nil {
+			return fmt.Errorf("preload modules: %w", err)
+		}
+		if err := json.Unmarshal([]byte(out), &tainted); err != nil {
+			return fmt.Errorf("decode the preload's result: %w", err)
+		}
+	}
+	if cfg.BeforeLoad == nil {
+		return nil
+	}
+	C.gw_release_init_thread()
+	defer C.gw_reacquire_init_thread()
+	return cfg.BeforeLoad(tainted)
 }
 
 // supportCall runs a support.py function taking and returning one str.
@@ -186,6 +236,16 @@ func (in *Interpreter) Stop() error {
 
 // BuiltVersion is the version of the libpython gowsgi is linked with.
 func BuiltVersion() string { return C.GoString(C.gw_python_version()) }
+
+// DefaultProgram is the python executable that belongs to the linked
+// libpython (<prefix>/bin/python3.X), or "" if it cannot be found.
+func DefaultProgram() string {
+	p := C.gw_default_program()
+	if p == nil {
+		return ""
+	}
+	return takeCString(p)
+}
 
 // takeCString converts and frees a malloc'd C string.
 func takeCString(s *C.char) string {

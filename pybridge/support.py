@@ -91,6 +91,15 @@ def load_app(spec):
             raise AppLoadError(
                 f"cannot import module {module_name!r}: "
                 f"ModuleNotFoundError: {exc}; sys.path = {sys.path}"
+                + HINT + _module_hint()
+            ) from None
+        raise
+    except Exception as exc:
+        # Django's "settings are not configured" is a setup mistake, not a
+        # bug in the app: one line and what to do, not a traceback.
+        if type(exc).__name__ == "ImproperlyConfigured" and "DJANGO_SETTINGS_MODULE" in str(exc):
+            raise AppLoadError(
+                f"Django settings are not configured: {exc}" + HINT + _settings_hint()
             ) from None
         raise
     if attr:
@@ -117,6 +126,139 @@ def load_app(spec):
             f"TypeError; sys.path = {sys.path}"
         )
     return obj
+
+
+# HINT starts the line of an AppLoadError that says what to do (Go prints
+# it as "gowsgi: hint: ...").
+HINT = "\nhint: "
+
+# Directories never searched for candidate modules.
+_SKIP_DIRS = {".git", "__pycache__", "node_modules", "site-packages", ".tox", ".venv", "venv"}
+
+
+def _find_files(names, depth=2, limit=5):
+    """Paths (relative to the working directory) of files named in names,
+    at most depth directories down, skipping venvs and caches."""
+    found = []
+    root = os.getcwd()
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        level = 0 if rel == "." else rel.count(os.sep) + 1
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if d not in _SKIP_DIRS and not d.startswith(".")
+            and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
+        )
+        if level >= depth:
+            dirnames[:] = []
+        for name in sorted(filenames):
+            if name in names:
+                found.append(os.path.normpath(os.path.join(rel, name)))
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+def _as_module(path):
+    """'proj/site/wsgi.py' -> ('proj', 'site.wsgi'): the sys.path entry
+    (relative; '.' for here) and the dotted module, going up through the
+    directories that are packages."""
+    parts = [os.path.splitext(os.path.basename(path))[0]]
+    directory = os.path.dirname(path)
+    while directory and os.path.exists(os.path.join(directory, "__init__.py")):
+        parts.insert(0, os.path.basename(directory))
+        directory = os.path.dirname(directory)
+    return directory or ".", ".".join(parts)
+
+
+def _describe(paths, attr=""):
+    out = []
+    for path in paths:
+        entry, module = _as_module(path)
+        out.append(module + attr if entry == "." else f"{module}{attr} with --chdir {entry}")
+    return ", ".join(out)
+
+
+def _module_hint():
+    candidates = _find_files({"wsgi.py"})
+    where = f"run gowsgi from the project's directory, or pass --chdir DIR or --pythonpath DIR (now in {os.getcwd()})"
+    if candidates:
+        return where + "; WSGI modules found here: " + _describe(candidates)
+    return where + "; no wsgi.py found under it"
+
+
+def _settings_hint():
+    candidates = _find_files({"settings.py"}, depth=3)
+    hint = ("set DJANGO_SETTINGS_MODULE (e.g. in your wsgi.py: "
+            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings'))")
+    if candidates:
+        hint += "; settings modules found here: " + _describe(candidates)
+    return hint
+
+
+# --reload's warm spare (host/reload_spare.go): a worker started ahead of
+# the next save imports what the app's last import used, except the app's
+# own code, then waits; on the save only the app's code remains to import.
+
+_NEVER_PRELOAD = {"this", "antigravity", "__main__", "__mp_main__"}
+
+
+def _app_file(path, roots):
+    """Whether a module's file is the app's own code (under a root and not
+    in an installed package)."""
+    if not path:
+        return False
+    real = os.path.realpath(path)
+    if os.sep + "site-packages" + os.sep in real or os.sep + "dist-packages" + os.sep in real:
+        return False
+    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep)
+               for r in (os.path.realpath(root) for root in roots))
+
+
+def preloadable_modules(roots_json):
+    """JSON list, in import order: loaded stdlib modules, and top-level
+    names of loaded third-party packages. Never the app's own modules."""
+    roots = json.loads(roots_json) or [os.getcwd()]
+    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    names, seen, size = [], set(), 0
+    for name, module in list(sys.modules.items()):
+        top = name.partition(".")[0]
+        if top in _NEVER_PRELOAD or top.startswith("_gowsgi"):
+            continue
+        if top in stdlib:
+            candidate = name
+        else:
+            top_module = sys.modules.get(top)
+            path = getattr(top_module, "__file__", None)
+            if not path or _app_file(path, roots):
+                continue
+            candidate = top
+        if candidate in seen:
+            continue
+        size += len(candidate) + 3
+        if size > 48 * 1024:  # it travels in a heartbeat line and the environment
+            break
+        seen.add(candidate)
+        names.append(candidate)
+    return json.dumps(names)
+
+
+def preload(config_json):
+    """Import the modules named; one that fails is skipped (the app's
+    import will try again). Returns JSON: the app's own modules that got
+    imported on the way, which would go stale."""
+    import importlib
+
+    config = json.loads(config_json)
+    roots = config.get("roots") or [os.getcwd()]
+    for name in config.get("modules") or []:
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit):
+            pass
+    tainted = [name for name, module in list(sys.modules.items())
+               if _app_file(getattr(module, "__file__", None), roots)]
+    return json.dumps(tainted)
 
 
 def format_exception(exc):

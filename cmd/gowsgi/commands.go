@@ -78,6 +78,7 @@ Flags win over the environment, which wins over the file.`,
 				return usageError{fmt.Errorf("%s takes one APP argument (module:callable), or \"app\" in the configuration file", cmd.Name())}
 			}
 			cfg.App = set.app
+			cfg.Version = version
 			cfg.TimeoutSet = cmd.Flags().Changed("timeout") || os.Getenv("GOWSGI_TIMEOUT") != ""
 			cfg.Timeout = time.Duration(timeoutSeconds * float64(time.Second))
 			cfg.KeepAlive = time.Duration(keepAliveSeconds * float64(time.Second))
@@ -138,6 +139,11 @@ Flags win over the environment, which wins over the file.`,
 	f.StringArrayVar(&cfg.Static, "static", nil, "serve files under URL_PREFIX from DIR, as URL_PREFIX=DIR, without calling the app (repeatable; DIR relative to the start directory, not --chdir)")
 	f.Var(secondsOrDuration{&cfg.StaticMaxAge}, "static-max-age", "Cache-Control max-age of static files: seconds (3600) or a duration (1h); 0 = no Cache-Control")
 	f.BoolVar(&cfg.StaticFollowSymlinks, "static-follow-symlinks", false, "serve static files through symlinks that lead out of DIR (default: 404)")
+	// Development.
+	f.BoolVar(&cfg.Reload, "reload", false, "development only: restart the app's worker when its source changes; a broken import is served as a traceback page")
+	f.StringArrayVar(&cfg.ReloadInclude, "reload-include", nil, "with --reload: glob of the files watched, matched against the file name or, with a /, its path under the app directory (repeatable; default *.py)")
+	f.StringArrayVar(&cfg.ReloadExclude, "reload-exclude", nil, "with --reload: glob of files whose changes are ignored (repeatable)")
+	f.StringArrayVar(&cfg.ReloadExtraFiles, "reload-extra-file", nil, "with --reload: another file whose change reloads, e.g. a template or .env (repeatable)")
 	return cmd
 }
 

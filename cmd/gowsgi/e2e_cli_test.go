@@ -60,9 +60,11 @@ func TestBadAppExitsWithCode2AndOneClearLine(t *testing.T) {
 			if code != 2 {
 				t.Fatalf("exit code %d, want 2:\n%s", code, out)
 			}
-			line := strings.TrimSpace(out)
-			if strings.Count(line, "\n") != 0 || !strings.HasPrefix(line, "gowsgi: cannot load the app: ") {
-				t.Fatalf("want one line starting with the error, got:\n%s", out)
+			// One line, and at most one hint line after it.
+			line, hint, _ := strings.Cut(strings.TrimSpace(out), "\n")
+			if !strings.HasPrefix(line, "gowsgi: cannot load the app: ") ||
+				(hint != "" && (strings.Contains(hint, "\n") || !strings.HasPrefix(hint, "gowsgi: hint: "))) {
+				t.Fatalf("want one line starting with the error (and one hint line), got:\n%s", out)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(line, w) {

@@ -29,17 +29,28 @@ func main() {
 	var exit *host.ExitError
 	switch {
 	case errors.As(err, &exit):
-		fmt.Fprintf(os.Stderr, "gowsgi: %v\n", exit)
+		if exit.Msg != "" { // "": the message was printed already
+			fmt.Fprintf(os.Stderr, "gowsgi: %v\n", exit)
+		}
 		os.Exit(exit.Code)
 	case errors.As(err, &load):
-		fmt.Fprintf(os.Stderr, "gowsgi: cannot load the app: %s\n", load.Message)
+		printError("cannot load the app: " + load.Message)
 		os.Exit(exitUsage)
 	case errors.As(err, &usage), errors.As(err, &config):
-		fmt.Fprintf(os.Stderr, "gowsgi: %v\n", err)
+		printError(err.Error())
 		os.Exit(exitUsage)
 	default:
-		fmt.Fprintf(os.Stderr, "gowsgi: %v\n", err)
+		printError(err.Error())
 		os.Exit(exitRuntime)
+	}
+}
+
+// printError prints an error's line and, on a line of its own, its hint.
+func printError(msg string) {
+	line, hint := host.SplitHint(msg)
+	fmt.Fprintf(os.Stderr, "gowsgi: %s\n", line)
+	if hint != "" {
+		fmt.Fprintf(os.Stderr, "gowsgi: hint: %s\n", hint)
 	}
 }
 

@@ -1,0 +1,68 @@
+package main
+
+// The common mistakes end with one line saying what failed and one line
+// saying what to do.
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// expectHint checks a failed run printed exactly an error line and a hint
+// line, each holding its wants.
+func expectHint(t *testing.T, code int, out string, wantCode int, line, hint []string) {
+	t.Helper()
+	if code != wantCode {
+		t.Fatalf("exit code %d, want %d:\n%s", code, wantCode, out)
+	}
+	// Other lines (the log) may come first: the last two are the error.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[len(lines)-1], "gowsgi: hint: ") || !strings.HasPrefix(lines[len(lines)-2], "gowsgi: ") {
+		t.Fatalf("want an error line then a hint line, got:\n%s", out)
+	}
+	for _, w := range line {
+		if !strings.Contains(lines[len(lines)-2], w) {
+			t.Errorf("error line lacks %q:\n%s", w, out)
+		}
+	}
+	for _, w := range hint {
+		if !strings.Contains(lines[len(lines)-1], w) {
+			t.Errorf("hint lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func TestHintModuleNotFoundListsWSGIModules(t *testing.T) {
+	requireVenv(t)
+	testdata := filepath.Join(repoRoot, "testdata")
+	// From testdata/, the Django project's demo/wsgi.py is one level down.
+	code, out := runGowsgi(t, nil, "run", "--virtualenv", testVenv, "--chdir", testdata, "-b", "127.0.0.1:0", "demo.wsgi")
+	expectHint(t, code, out, 2,
+		[]string{"cannot load the app", "'demo.wsgi'", "ModuleNotFoundError"},
+		[]string{"--chdir", "--pythonpath", testdata, "demo.wsgi with --chdir django_demo"})
+	// Where there is no wsgi.py, the hint says so.
+	code, out = runGowsgi(t, nil, "run", "--virtualenv", testVenv, "--chdir", filepath.Join(testdata, "apps"), "-b", "127.0.0.1:0", "nosuchmodule")
+	expectHint(t, code, out, 2, []string{"'nosuchmodule'"}, []string{"no wsgi.py found"})
+}
+
+func TestHintDjangoSettingsNotConfigured(t *testing.T) {
+	requireVenv(t)
+	code, out := runGowsgi(t, []string{"DJANGO_SETTINGS_MODULE="}, "run", "--virtualenv", testVenv,
+		"--chdir", filepath.Join(repoRoot, "testdata"), "--pythonpath", "apps", "-b", "127.0.0.1:0", "django_nosettings")
+	expectHint(t, code, out, 2,
+		[]string{"Django settings are not configured", "DJANGO_SETTINGS_MODULE"},
+		[]string{"set DJANGO_SETTINGS_MODULE", "demo.settings with --chdir django_demo"})
+	if strings.Contains(out, "Traceback") {
+		t.Errorf("a traceback instead of one line:\n%s", out)
+	}
+}
+
+func TestHintAddressInUse(t *testing.T) {
+	s := startApps(t, "hello:application")
+	_, port, _ := strings.Cut(s.addr, ":")
+	code, out := runGowsgi(t, nil, "run", "--virtualenv", testVenv, "-b", s.addr, "hello:application")
+	expectHint(t, code, out, 1,
+		[]string{"listen on " + s.addr, "address already in use"},
+		[]string{"sport = :" + port, "--bind"})
+}
