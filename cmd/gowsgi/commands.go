@@ -113,6 +113,13 @@ GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000.`,
 	f.BoolVar(&cfg.ProxyProtocol, "proxy-protocol", false, "accept a PROXY protocol v1/v2 header (auto-detected) from --proxy-allow-from peers")
 	f.StringVar(&cfg.ProxyAllowFrom, "proxy-allow-from", cfg.ProxyAllowFrom, "peers allowed to send a PROXY header: IPs, CIDRs or *")
 	f.StringVar(&cfg.AccessLogFile, "access-logfile", "", "access log file, - for stdout (default off)")
+	// Operations: logs, request ids, metrics and health.
+	f.StringVar(&cfg.AccessLogFormat, "access-logformat", cfg.AccessLogFormat, "access log line in gunicorn's %(atom)s format (h l u t r m U q H s B b f a T M D L p {header}i {header}o)")
+	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text, or json (one object a line, with the request id) for both logs")
+	f.StringVar(&cfg.ErrorLogFile, "error-logfile", cfg.ErrorLogFile, "error log file, - for stderr; reopened on SIGUSR1")
+	f.StringVar(&cfg.RequestIDHeader, "request-id-header", cfg.RequestIDHeader, "request id header honoured from the client, else made; the app sees it as HTTP_<NAME>")
+	f.StringVar(&cfg.MetricsBind, "metrics-bind", "", "HOST:PORT serving Prometheus /metrics, /healthz and /readyz (default off)")
+	f.DurationVar(&cfg.ReadyTimeout, "ready-timeout", cfg.ReadyTimeout, "/readyz fails unless a Python thread comes free within this")
 	return cmd
 }
 
