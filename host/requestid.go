@@ -21,11 +21,11 @@ const maxRequestIDLen = 200
 // process, a dash and a per-process counter in hex. Unique across workers
 // and restarts, and one atomic add per request, no allocation.
 type requestIDs struct {
-	header    string // canonical header name
-	envKey    string // HTTP_X_REQUEST_ID
-	envIndex  int    // environ.KeyIndex(envKey), -1 if not a known key
-	prefix    [17]byte
-	next      atomic.Uint64
+	header   string // canonical header name
+	envKey   string // HTTP_X_REQUEST_ID
+	envIndex int    // environ.KeyIndex(envKey), -1 if not a known key
+	prefix   [17]byte
+	next     atomic.Uint64
 }
 
 func newRequestIDs(header string) (*requestIDs, error) {

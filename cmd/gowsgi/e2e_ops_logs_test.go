@@ -66,7 +66,7 @@ func TestOpsAccessLogGunicornAtoms(t *testing.T) {
 	lines := waitFileLines(t, logFile, 2)
 	type want struct {
 		user, request, status, size, referer, agent, custom, ctype, method, path, query, id string
-		minMicros                                                                          int64
+		minMicros                                                                           int64
 	}
 	wants := []want{
 		{"alice", "GET /spin?s=0.05 HTTP/1.1", "200", "4", "http://ref.example/page", "ops-test/1.0", "hello there", "text/plain", "GET", "/spin", "s=0.05", "client-id-42", 50000},
