@@ -251,7 +251,7 @@ func (m *master) handleBeat(b workerBeat) {
 		m.log.Debugf("Worker %d is ready", w.pid)
 		m.retireOneReplaced()
 	}
-	if w.limit > 0 && b.msg.Served >= w.limit && w.replace == "" {
+	if w.limit > 0 && b.msg.Served >= w.limit && w.replace == "" && !w.stopping {
 		reason := fmt.Sprintf("served %d requests (--max-requests)", b.msg.Served)
 		if m.otherWorkers(w) > 0 {
 			// Others serve (or are about to) meanwhile, and new connections

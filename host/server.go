@@ -170,13 +170,27 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	appReady.Store(true)
 
 	stopWatch := make(chan struct{})
-	defer close(stopWatch)
+	beatDone := make(chan struct{})
+	defer func() {
+		close(stopWatch)
+		if w != nil {
+			// Let the heartbeat send its last beat (the final counts)
+			// before the process exits.
+			select {
+			case <-beatDone:
+			case <-time.After(time.Second):
+			}
+		}
+	}()
 	if cfg.RequestTimeout > 0 {
 		go watchRequestTimeout(h.python, cfg.RequestTimeout, logger, stopWatch)
 	}
 	masterGone := make(chan struct{})
 	if w != nil {
-		go w.heartbeat(h, cfg.ReadyTimeout, stopWatch, masterGone)
+		go func() {
+			defer close(beatDone)
+			w.heartbeat(h, cfg.ReadyTimeout, stopWatch, masterGone)
+		}()
 	}
 
 	signals := make(chan os.Signal, 4)

@@ -343,3 +343,54 @@ func TestOpsProbes(t *testing.T) {
 		t.Errorf("the app's port must not serve the probes (workers_app answers 404): %d", code)
 	}
 }
+
+// Workers replaced by --max-requests hand in their final counts as they
+// stop: the master's sums stay exact across replacements, and each
+// replacement is counted with its reason.
+func TestOpsMetricsExactAcrossReplacements(t *testing.T) {
+	ws := startWorkers(t, "--workers", "1", "--max-requests", "4", "--metrics-bind", "127.0.0.1:0")
+	ws.waitReady(t, 1)
+	base := opsURL(t, ws.testServer)
+	waitReady(t, base)
+	before := scrape(t, base)
+	for {
+		time.Sleep(1200 * time.Millisecond) // until the waitReady requests are in
+		now := scrape(t, base)
+		if readCounts(t, now) == readCounts(t, before) {
+			break
+		}
+		before = now
+	}
+	restarts0 := before.counter(t, "gowsgi_worker_restarts_total", "reason", "max-requests")
+	// 10 requests, 4 a worker: at least one replacement while they run.
+	get0 := before.counter(t, "gowsgi_requests_total", "method", "GET", "status", "2xx")
+	const sent = 10
+	c := freshClient()
+	for i := 0; i < sent; i++ {
+		if status, _, _, err := fetch(c, ws.url+"/"); err != nil || status != 200 {
+			t.Fatalf("GET / #%d: %d %v", i, status, err)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		f := scrape(t, base)
+		got := f.counter(t, "gowsgi_requests_total", "method", "GET", "status", "2xx") - get0
+		restarts := f.counter(t, "gowsgi_worker_restarts_total", "reason", "max-requests") - restarts0
+		if got == sent && restarts >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d requests with --max-requests 4: counted %v GETs and %v max-requests restarts\n%s", sent, got, restarts, ws.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	f := scrape(t, base)
+	if got := f.counter(t, "gowsgi_requests_total", "method", "GET", "status", "2xx") - get0; got != sent {
+		t.Errorf("GETs counted %v, want exactly %d", got, sent)
+	}
+	logged := strings.Count(ws.stderr.String(), "(--max-requests)")
+	if got := f.counter(t, "gowsgi_worker_restarts_total", "reason", "max-requests"); got != float64(logged) {
+		t.Errorf("max-requests restarts counted %v, logged %d", got, logged)
+	}
+}
