@@ -1,39 +1,120 @@
 package host
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
-// accessLog writes one line per request in gunicorn's default format:
-// %(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
-// A nil *accessLog logs nothing.
+// DefaultAccessLogFormat is gunicorn's default --access-logformat.
+const DefaultAccessLogFormat = `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`
+
+// accessLog writes one line per request: in --access-logformat (gunicorn's
+// atoms) as text, or one JSON object a line with --log-format json. It is
+// reopened on SIGUSR1 for logrotate. A nil *accessLog logs nothing.
 type accessLog struct {
-	mu   sync.Mutex
-	out  *bufio.Writer
-	f    io.Closer
-	path string // "" for stdout
+	mu     sync.Mutex
+	out    io.Writer
+	f      *os.File // nil for stdout
+	path   string   // "" for stdout
+	format []accessAtom
+	json   bool
+	pid    int
+	buf    []byte
+	// requestIDHeader (canonical) reads as the request's id in
+	// %({name}i)s, also when gowsgi made the id.
+	requestIDHeader string
 }
 
-func openAccessLog(path string) (*accessLog, error) {
-	switch path {
-	case "":
+// accessEntry is what one access log line is made of.
+type accessEntry struct {
+	r          *http.Request
+	status     int
+	size       int64 // response body bytes
+	start      time.Time
+	duration   time.Duration
+	requestID  string
+	respHeader http.Header // nil when the app's headers were replaced
+}
+
+// accessAtom is one piece of a parsed format: literal text, or a gunicorn
+// atom (name, with arg the header name of {NAME}i / {NAME}o).
+type accessAtom struct {
+	literal string
+	name    byte // 0 for a literal
+	arg     string
+}
+
+// parseAccessLogFormat reads gunicorn's %(atom)s syntax: %(h)s, %(t)s,
+// %({header}i)s, %({header}o)s and so on; %% is a percent sign.
+func parseAccessLogFormat(format string) ([]accessAtom, error) {
+	var atoms []accessAtom
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			atoms = append(atoms, accessAtom{literal: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		if c != '%' {
+			lit.WriteByte(c)
+			continue
+		}
+		if i+1 < len(format) && format[i+1] == '%' {
+			lit.WriteByte('%')
+			i++
+			continue
+		}
+		if i+1 >= len(format) || format[i+1] != '(' {
+			return nil, fmt.Errorf("--access-logformat %q: %% at offset %d is not %%(atom)s or %%%%", format, i)
+		}
+		end := strings.IndexByte(format[i+2:], ')')
+		if end < 0 || i+2+end+1 >= len(format) {
+			return nil, fmt.Errorf("--access-logformat %q: unterminated %%( at offset %d", format, i)
+		}
+		key := format[i+2 : i+2+end]
+		i = i + 2 + end + 1 // the conversion letter (s, d, ...): every atom is text
+		flush()
+		switch {
+		case len(key) > 3 && key[0] == '{' && key[len(key)-2] == '}':
+			atoms = append(atoms, accessAtom{name: key[len(key)-1], arg: http.CanonicalHeaderKey(key[1 : len(key)-2])})
+		case len(key) == 1:
+			atoms = append(atoms, accessAtom{name: key[0]})
+		default:
+			atoms = append(atoms, accessAtom{name: '?'}) // unknown: "-", as gunicorn
+		}
+	}
+	flush()
+	return atoms, nil
+}
+
+func openAccessLog(path, format string, json bool, requestIDHeader string) (*accessLog, error) {
+	if path == "" {
 		return nil, nil
-	case "-":
-		return &accessLog{out: bufio.NewWriter(os.Stdout)}, nil
+	}
+	atoms, err := parseAccessLogFormat(format)
+	if err != nil {
+		return nil, err
+	}
+	a := &accessLog{format: atoms, json: json, pid: os.Getpid(), requestIDHeader: http.CanonicalHeaderKey(requestIDHeader)}
+	if path == "-" {
+		a.out = os.Stdout
+		return a, nil
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open access log: %w", err)
 	}
-	return &accessLog{out: bufio.NewWriter(f), f: f, path: path}, nil
+	a.out, a.f, a.path = f, f, path
+	return a, nil
 }
 
 // reopen closes and reopens the file, for logrotate (SIGUSR1).
@@ -46,40 +127,157 @@ func (a *accessLog) reopen() error {
 		return fmt.Errorf("reopen access log: %w", err)
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	_ = a.out.Flush()
-	_ = a.f.Close()
-	a.out, a.f = bufio.NewWriter(f), f
-	return nil
+	old := a.f
+	a.out, a.f = f, f
+	a.mu.Unlock()
+	return old.Close()
 }
 
-func (a *accessLog) record(r *http.Request, status int, size int64, start time.Time) {
+func (a *accessLog) record(e *accessEntry) {
 	if a == nil {
 		return
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.json {
+		a.buf = a.appendJSON(a.buf[:0], e)
+	} else {
+		a.buf = a.appendText(a.buf[:0], e)
+	}
+	_, _ = a.out.Write(a.buf)
+}
+
+func (a *accessLog) appendText(b []byte, e *accessEntry) []byte {
+	for _, atom := range a.format {
+		if atom.name == 0 {
+			b = append(b, atom.literal...)
+			continue
+		}
+		b = a.appendAtom(b, atom, e)
+	}
+	return append(b, '\n')
+}
+
+// appendAtom writes one gunicorn atom (gunicorn/glogging.py's atoms).
+func (a *accessLog) appendAtom(b []byte, atom accessAtom, e *accessEntry) []byte {
+	r := e.r
+	switch atom.name {
+	case 'h':
+		return append(b, remoteHost(r)...)
+	case 'l':
+		return append(b, '-')
+	case 'u':
+		return append(b, remoteUser(r)...)
+	case 't':
+		b = append(b, '[')
+		b = e.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+		return append(b, ']')
+	case 'r':
+		b = append(b, r.Method...)
+		b = append(b, ' ')
+		b = append(b, r.RequestURI...)
+		b = append(b, ' ')
+		return append(b, r.Proto...)
+	case 'm':
+		return append(b, r.Method...)
+	case 'U':
+		return append(b, r.URL.Path...)
+	case 'q':
+		return append(b, r.URL.RawQuery...)
+	case 'H':
+		return append(b, r.Proto...)
+	case 's':
+		return strconv.AppendInt(b, int64(e.status), 10)
+	case 'B':
+		return strconv.AppendInt(b, e.size, 10)
+	case 'b':
+		if e.size <= 0 {
+			return append(b, '-')
+		}
+		return strconv.AppendInt(b, e.size, 10)
+	case 'f':
+		return append(b, orDash(r.Referer())...)
+	case 'a':
+		return append(b, orDash(r.UserAgent())...)
+	case 'T':
+		return strconv.AppendInt(b, int64(e.duration/time.Second), 10)
+	case 'M':
+		return strconv.AppendInt(b, e.duration.Milliseconds(), 10)
+	case 'D':
+		return strconv.AppendInt(b, e.duration.Microseconds(), 10)
+	case 'L':
+		return strconv.AppendFloat(b, e.duration.Seconds(), 'f', 6, 64)
+	case 'p':
+		b = append(b, '<')
+		b = strconv.AppendInt(b, int64(a.pid), 10)
+		return append(b, '>')
+	case 'i':
+		return append(b, orDash(a.requestHeader(e, atom.arg))...)
+	case 'o':
+		if e.respHeader == nil {
+			return append(b, '-')
+		}
+		return append(b, orDash(e.respHeader.Get(atom.arg))...)
+	}
+	return append(b, '-')
+}
+
+// requestHeader reads a request header for %({name}i)s; the request id
+// header gives the request's id even when gowsgi made it.
+func (a *accessLog) requestHeader(e *accessEntry, name string) string {
+	if v := e.r.Header.Get(name); v != "" {
+		return v
+	}
+	if e.requestID != "" && name == a.requestIDHeader {
+		return e.requestID
+	}
+	return ""
+}
+
+func (a *accessLog) appendJSON(b []byte, e *accessEntry) []byte {
+	r := e.r
+	b = append(b, `{"time":`...)
+	b = appendJSONString(b, e.start.Format(time.RFC3339Nano))
+	b = append(b, `,"remote_addr":`...)
+	b = appendJSONString(b, remoteHost(r))
+	b = append(b, `,"user":`...)
+	b = appendJSONString(b, remoteUser(r))
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, e.requestID)
+	b = append(b, `,"method":`...)
+	b = appendJSONString(b, r.Method)
+	b = append(b, `,"uri":`...)
+	b = appendJSONString(b, r.RequestURI)
+	b = append(b, `,"protocol":`...)
+	b = appendJSONString(b, r.Proto)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(e.status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, max(e.size, 0), 10)
+	b = append(b, `,"referer":`...)
+	b = appendJSONString(b, r.Referer())
+	b = append(b, `,"user_agent":`...)
+	b = appendJSONString(b, r.UserAgent())
+	b = append(b, `,"duration_us":`...)
+	b = strconv.AppendInt(b, e.duration.Microseconds(), 10)
+	b = append(b, `,"pid":`...)
+	b = strconv.AppendInt(b, int64(a.pid), 10)
+	return append(b, "}\n"...)
+}
+
+func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	if host == "" {
-		host = "-"
-	}
-	user := "-"
+	return orDash(host)
+}
+
+func remoteUser(r *http.Request) string {
 	if u, _, ok := r.BasicAuth(); ok && u != "" {
-		user = u
+		return u
 	}
-	b := "-"
-	if size > 0 {
-		b = strconv.FormatInt(size, 10)
-	}
-	line := fmt.Sprintf("%s - %s [%s] \"%s %s %s\" %d %s %q %q\n",
-		host, user, start.Format("02/Jan/2006:15:04:05 -0700"),
-		r.Method, r.RequestURI, r.Proto, status, b,
-		orDash(r.Referer()), orDash(r.UserAgent()))
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, _ = a.out.WriteString(line)
-	_ = a.out.Flush()
+	return "-"
 }
 
 func orDash(s string) string {
@@ -95,7 +293,6 @@ func (a *accessLog) close() {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	_ = a.out.Flush()
 	if a.f != nil {
 		_ = a.f.Close()
 	}

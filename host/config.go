@@ -58,6 +58,14 @@ type Config struct {
 	ProxyProtocol         bool
 	ProxyAllowFrom        string
 
+	// Operations (issue 6): logs, request ids, metrics and health.
+	AccessLogFormat string        // gunicorn's %(atom)s format of text access lines
+	LogFormat       string        // "text" or "json", for both logs
+	ErrorLogFile    string        // "-" (stderr) or a file path
+	RequestIDHeader string        // request id header honoured, else made (X-Request-ID)
+	MetricsBind     string        // HOST:PORT for /metrics, /healthz, /readyz ("" = off)
+	ReadyTimeout    time.Duration // /readyz: a Python thread must come free within this
+
 	// QueueTimeout is how long a request waits for a free Python thread
 	// before it is answered 503; MaxQueued caps how many may wait.
 	QueueTimeout time.Duration
@@ -99,6 +107,11 @@ func DefaultConfig() Config {
 		Timeout:               30 * time.Second,
 		QueueTimeout:          30 * time.Second,
 		MaxQueued:             4096,
+		AccessLogFormat:       DefaultAccessLogFormat,
+		LogFormat:             "text",
+		ErrorLogFile:          "-",
+		RequestIDHeader:       "X-Request-ID",
+		ReadyTimeout:          100 * time.Millisecond,
 	}
 }
 
@@ -143,7 +156,7 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
-	return nil
+	return c.validateOperations()
 }
 
 // NeedsMaster says whether a supervising master process runs: for several

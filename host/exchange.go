@@ -34,6 +34,7 @@ type exchange struct {
 	// bodyErr is why reading the request body failed (a timeout, the
 	// body limit, a client gone), for the status that replaces the app's.
 	bodyErr  error
+	bodyRead int64 // request body bytes read, for the metrics
 	timeouts ioTimeouts
 	// writeDeadline is the last write deadline set; it is pushed forward
 	// only when a quarter of the timeout has passed, not on every write.
@@ -68,6 +69,7 @@ func (x *exchange) readBody(p []byte) (int, error) {
 		}
 	}
 	n, err := x.r.Body.Read(p)
+	x.bodyRead += int64(n)
 	if err != nil && !errors.Is(err, io.EOF) && x.bodyErr == nil {
 		x.bodyErr = err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gowsgi/gowsgi/environ"
+	"github.com/gowsgi/gowsgi/pybridge"
 )
 
 // smallBody is the largest request body read by Go before dispatch and
@@ -35,21 +36,22 @@ type handler struct {
 	served       atomic.Int64  // requests answered, for the master's --max-requests
 	maxRequests  int64         // worker only: this process's --max-requests
 	limitHit     chan struct{} // worker only: closed at maxRequests
+	ids          *requestIDs
+	metrics      *requestMetrics // nil without --metrics-bind
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := h.served.Add(1); n == h.maxRequests && h.limitHit != nil {
 		close(h.limitHit) // tell the master now, not at the next beat
 	}
-	var start time.Time
-	if h.access != nil { // the clock read is for the access log only
-		start = time.Now()
-	}
+	j := jobPool.Get().(*job)
+	defer jobPool.Put(j)
+	j.begin(h, w, r)
 	if status := h.limits.check(r); status != 0 {
 		// Refused before the app sees a byte (gunicorn's limits).
 		h.log.Warningf("%s %.100s: %d %s (--limit-request-*)", r.Method, r.RequestURI, status, http.StatusText(status))
 		writeStatus(w, status, true)
-		h.access.record(r, status, 0, start)
+		h.done(j, status, 0)
 		return
 	}
 	if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0) {
@@ -61,10 +63,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// then be read as a second request (smuggling).
 		w.Header().Set("Connection", "close")
 	}
-	j := jobPool.Get().(*job)
-	defer jobPool.Put(j)
-	j.x.reset(w, r, h.log, h.timeouts)
-
 	j.vars = environ.Build(j.vars[:0], r, &h.envConfig)
 	j.env.Reset()
 	for _, v := range j.vars {
@@ -74,22 +72,71 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			j.env.Add(v.Key, v.Value)
 		}
 	}
+	if j.madeID { // the client sent none: the app sees the one made
+		if h.ids.envIndex >= 0 {
+			j.env.AddKnown(h.ids.envIndex, j.requestID)
+		} else {
+			j.env.Add(h.ids.envKey, j.requestID)
+		}
+	}
 	if err := h.readSmallBody(j, r); err != nil {
 		status := bodyErrorStatus(err)
 		h.log.Warningf("%s %s: reading the request body: %v; answered %d", r.Method, r.URL.Path, err, status)
 		writeStatus(w, status, true)
-		h.access.record(r, status, 0, start)
+		h.done(j, status, 0)
 		return
 	}
 
 	if status := h.dispatch(j, r); status == statusClientGone {
+		h.done(j, status, 0)
 		return
 	} else if status != 0 {
 		http.Error(w, http.StatusText(status), status)
-		h.access.record(r, status, 0, start)
+		h.done(j, status, 0)
 		return
 	}
-	h.finish(j, w, r, start)
+	h.finish(j, w, r)
+}
+
+// begin readies a pooled job for request r: its exchange, its request id
+// and, when something uses it, its start time.
+func (j *job) begin(h *handler, w http.ResponseWriter, r *http.Request) {
+	j.x.reset(w, r, h.log, h.timeouts)
+	j.outcome = pybridge.Outcome{}
+	j.queueWait, j.ranPython = 0, false
+	j.start = time.Time{}
+	if h.access != nil || h.metrics != nil { // the clock is read for them only
+		j.start = time.Now()
+	}
+	j.requestID, j.madeID = h.ids.forRequest(r, &j.idBuf)
+	if h.metrics != nil {
+		h.metrics.inFlight.Add(1)
+	}
+}
+
+// done accounts for an answered request: the access log line and the
+// metrics (it ends the request's in-flight count).
+func (h *handler) done(j *job, status int, size int64) {
+	if h.access == nil && h.metrics == nil {
+		return
+	}
+	elapsed := time.Since(j.start)
+	if h.metrics != nil {
+		h.metrics.inFlight.Add(-1)
+		h.metrics.observe(&requestSample{
+			method: j.x.r.Method, status: status,
+			bytesIn: j.x.bodyRead, bytesOut: size,
+			latency: elapsed, queueWait: j.queueWait,
+			gilWait: j.outcome.GILWait, python: j.outcome.PythonTime,
+			ranPython: j.ranPython,
+		})
+	}
+	if h.access != nil {
+		h.access.record(&accessEntry{
+			r: j.x.r, status: status, size: size, start: j.start, duration: elapsed,
+			requestID: j.requestID, respHeader: j.x.w.Header(),
+		})
+	}
 }
 
 // errBodyTooLarge: a chunked body grew past --limit-request-body.
@@ -138,6 +185,10 @@ func (h *handler) dispatch(j *job, r *http.Request) int {
 	select {
 	case s = <-h.python.free: // a slot was free
 	default:
+		var waitStart time.Time
+		if h.metrics != nil {
+			waitStart = time.Now()
+		}
 		if h.queued.Add(1) > h.maxQueued {
 			h.queued.Add(-1)
 			h.log.Warningf("%s %s: 503, %d requests already wait for a Python thread", r.Method, r.URL.Path, h.maxQueued)
@@ -148,6 +199,9 @@ func (h *handler) dispatch(j *job, r *http.Request) int {
 		case s = <-h.python.free:
 			h.queued.Add(-1)
 			timer.Stop()
+			if h.metrics != nil {
+				j.queueWait = time.Since(waitStart)
+			}
 		case <-timer.C:
 			h.queued.Add(-1)
 			h.log.Warningf("%s %s: 503, no Python thread free within %s", r.Method, r.URL.Path, h.queueTimeout)
@@ -160,19 +214,20 @@ func (h *handler) dispatch(j *job, r *http.Request) int {
 	}
 	h.python.run(s, j)
 	h.python.free <- s
+	j.ranPython = true
 	return 0
 }
 
 // finish logs how the app did and completes the HTTP response.
-func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start time.Time) {
+func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request) {
 	o := &j.outcome
 	if o.Traceback != "" && j.x.bodyErr == nil {
 		// (When the request body failed, the app's traceback is only the
 		// echo of that: the warning below says what happened.)
-		h.log.Errorf("Error handling request %s %s\n%s", r.Method, r.URL.RequestURI(), o.Traceback)
+		h.log.requestf(LevelError, j.requestID, o.Traceback, "Error handling request %s %s", r.Method, r.URL.RequestURI())
 	}
 	if o.Warning != "" {
-		h.log.Errorf("Error closing the response of %s %s\n%s", r.Method, r.URL.RequestURI(), o.Warning)
+		h.log.requestf(LevelError, j.requestID, o.Warning, "Error closing the response of %s %s", r.Method, r.URL.RequestURI())
 	}
 	switch {
 	case j.x.bodyErr != nil && !j.x.headerWritten:
@@ -181,32 +236,32 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request, start t
 		status := bodyErrorStatus(j.x.bodyErr)
 		h.log.Warningf("%s %s: reading the request body: %v; answered %d", r.Method, r.URL.RequestURI(), j.x.bodyErr, status)
 		writeStatus(w, status, true)
-		h.access.record(r, status, 0, start)
+		h.done(j, status, 0)
 	case j.x.timedOut && !j.x.headerWritten:
 		// The app ran past --request-timeout; whatever it answered (or
 		// raised) instead is replaced before a byte went out.
 		h.log.Errorf("Request %s %s ran past --request-timeout; answered 504", r.Method, r.URL.RequestURI())
 		writeStatus(w, http.StatusGatewayTimeout, false)
-		h.access.record(r, http.StatusGatewayTimeout, 0, start)
+		h.done(j, http.StatusGatewayTimeout, 0)
 	case !o.Failed:
 		j.x.finish()
-		h.access.record(r, j.x.head.code, j.x.written, start)
+		h.done(j, j.x.head.code, j.x.written)
 	case errors.Is(o.Err, errBodyOverflow):
 		h.log.Warningf("%s %s: %v (%d bytes); the rest was dropped", r.Method, r.URL.RequestURI(), o.Err, j.x.head.contentLength)
-		h.access.record(r, j.x.head.code, j.x.written, start)
+		h.done(j, j.x.head.code, j.x.written)
 	case !o.HeadersSent || !j.x.headerWritten:
 		if o.Err != nil {
 			h.log.Errorf("Error handling request %s %s: %v", r.Method, r.URL.RequestURI(), o.Err)
 		}
 		writeStatus(w, http.StatusInternalServerError, false)
-		h.access.record(r, http.StatusInternalServerError, 0, start)
+		h.done(j, http.StatusInternalServerError, 0)
 	default:
 		// Headers are out: the only honest signal left is a cut connection
 		// (the client sees a truncated body), never a second status line.
 		if o.Err != nil && !errors.Is(o.Err, errClientGone) {
 			h.log.Errorf("Error handling request %s %s: %v", r.Method, r.URL.RequestURI(), o.Err)
 		}
-		h.access.record(r, j.x.head.code, j.x.written, start)
+		h.done(j, j.x.head.code, j.x.written)
 		panic(http.ErrAbortHandler)
 	}
 }

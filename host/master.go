@@ -58,8 +58,9 @@ type workerExit struct {
 }
 
 type workerBeat struct {
-	pid int
-	msg heartbeatMessage
+	pid    int
+	msg    heartbeatMessage
+	closed bool // the worker's heartbeat pipe closed: it has gone
 }
 
 type master struct {
@@ -88,6 +89,7 @@ type master struct {
 	stopDeadline time.Time
 	exitErr      error
 	spawned      []time.Time // recent start times, for the crash-loop brake
+	fleet        *fleetMetrics
 }
 
 func runMaster(cfg Config, logger *Logger) error {
@@ -105,6 +107,7 @@ func runMaster(cfg Config, logger *Logger) error {
 		workers: map[int]*workerProc{},
 		exits:   make(chan workerExit, 16),
 		beats:   make(chan workerBeat, 64),
+		fleet:   newFleetMetrics(),
 	}
 	writeBanner(cfg, logger, listenURLs(listeners, cfg.TLS.Enabled()), cfg.Workers)
 	var unixPaths []string
@@ -143,6 +146,15 @@ func runMaster(cfg Config, logger *Logger) error {
 		return err
 	}
 	defer removePid()
+	if cfg.MetricsBind != "" {
+		ops, err := startOpsServer(cfg.MetricsBind, &metricsCollector{
+			snapshot: m.fleet.snapshot, restarts: m.fleet.restartCounts, workers: m.fleet.workerCount,
+		}, m.fleet.ready, logger)
+		if err != nil {
+			return err
+		}
+		defer ops.close()
+	}
 	logger.Infof("Starting gowsgi master (pid: %d) with %d workers of %d Python threads", os.Getpid(), cfg.Workers, cfg.Threads)
 	if cfg.Reload {
 		watcher, err := newReloadWatcher(cfg, logger)
@@ -214,6 +226,9 @@ func (m *master) handleSignal(sig syscall.Signal) {
 			m.stopWorker(w, syscall.SIGTERM)
 		}
 	case syscall.SIGUSR1:
+		if err := m.log.reopen(); err != nil {
+			m.log.Errorf("%v", err)
+		}
 		for _, w := range m.workers {
 			_ = w.proc.Signal(syscall.SIGUSR1)
 		}
@@ -238,6 +253,7 @@ func (m *master) handleExit(e workerExit) {
 		m.bootFailed(w, e.state, status)
 	default:
 		m.log.Errorf("Worker (pid: %d) died: %s; starting a new one", e.pid, status)
+		m.fleet.restarted("crash")
 	}
 	if !m.stopping {
 		m.spawnMissing()
@@ -257,10 +273,15 @@ func (m *master) handlePendingBeats() {
 }
 
 func (m *master) handleBeat(b workerBeat) {
+	if b.closed {
+		m.fleet.gone(b.pid)
+		return
+	}
 	if m.spareBeat(b) {
 		return
 	}
 	w, ok := m.workers[b.pid]
+	m.fleet.beat(b.pid, &b.msg, ok && !w.stopping && (w.ready || b.msg.Ready))
 	if !ok {
 		return
 	}
@@ -276,16 +297,18 @@ func (m *master) handleBeat(b workerBeat) {
 		m.retireOneReplaced()
 		m.spawnSpare()
 	}
-	if w.limit > 0 && b.msg.Served >= w.limit && w.replace == "" {
+	if w.limit > 0 && b.msg.Served >= w.limit && w.replace == "" && !w.stopping {
 		reason := fmt.Sprintf("served %d requests (--max-requests)", b.msg.Served)
 		if m.otherWorkers(w) > 0 {
 			// Others serve (or are about to) meanwhile, and new connections
 			// wait in the shared socket's backlog: retire it now, as
 			// gunicorn does.
 			m.log.Infof("Replacing worker %d: %s", w.pid, reason)
+			m.fleet.restarted("max-requests")
 			m.stopWorker(w, syscall.SIGTERM)
 			m.spawnMissing()
 		} else {
+			m.fleet.restarted("max-requests")
 			m.replaceWorker(w, reason) // the only one: successor first
 		}
 	}
@@ -310,9 +333,11 @@ func (m *master) handleTick(now time.Time) {
 			continue
 		}
 		if l := m.cfg.WorkerLifetime; l > 0 && now.Sub(w.started) > l {
+			m.fleet.restarted("lifetime")
 			m.replaceWorker(w, fmt.Sprintf("lived %s (--worker-lifetime)", now.Sub(w.started).Round(time.Second)))
 		} else if limit := m.cfg.MaxWorkerMemory; limit > 0 {
 			if rss, err := residentMB(w.pid); err == nil && rss > limit {
+				m.fleet.restarted("memory")
 				m.replaceWorker(w, fmt.Sprintf("uses %d MB (--max-worker-memory %d)", rss, limit))
 			}
 		}
@@ -457,9 +482,10 @@ func readBeats(pid int, r *os.File, beats chan<- workerBeat) {
 	for sc.Scan() {
 		var msg heartbeatMessage
 		if json.Unmarshal(sc.Bytes(), &msg) == nil {
-			beats <- workerBeat{pid, msg}
+			beats <- workerBeat{pid: pid, msg: msg}
 		}
 	}
+	beats <- workerBeat{pid: pid, closed: true}
 }
 
 // replaceWorker starts a successor first; the worker is told to drain
@@ -499,6 +525,7 @@ func (m *master) reload() {
 	for _, w := range m.workers {
 		if !w.stopping {
 			w.replace = "reload"
+			m.fleet.restarted("reload")
 		}
 	}
 	m.log.Infof("Reloading: starting %d new workers with freshly imported code", m.target)
@@ -547,11 +574,13 @@ func (m *master) stopAll(sig syscall.Signal, within time.Duration) {
 
 func (m *master) stopWorker(w *workerProc, sig syscall.Signal) {
 	w.stopping = true
+	m.fleet.stopping(w.pid)
 	_ = w.proc.Signal(sig)
 }
 
 func (m *master) killWorker(w *workerProc, why string) {
 	m.log.Errorf("WORKER TIMEOUT (pid: %d): %s, past --timeout %s; killing it", w.pid, why, m.cfg.Timeout)
+	m.fleet.restarted("timeout")
 	m.stopWorker(w, syscall.SIGKILL)
 }
 

@@ -18,6 +18,13 @@ type job struct {
 	stream  bool
 	x       exchange
 	outcome pybridge.Outcome
+	start   time.Time // zero unless the access log or metrics want it
+	// requestID is the client's id or one made into idBuf (madeID).
+	requestID string
+	madeID    bool
+	idBuf     []byte
+	queueWait time.Duration // waiting for a Python slot
+	ranPython bool
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}

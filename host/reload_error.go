@@ -60,7 +60,7 @@ func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Liste
 	defer close(stop)
 	masterGone := make(chan struct{})
 	// No Python runs here: the heartbeat reports an idle handler.
-	go w.heartbeat(&handler{python: newPythonSlots(1, false)}, stop, masterGone)
+	go w.heartbeat(&handler{python: newPythonSlots(1, false)}, 0, stop, masterGone)
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Stop(signals)

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,7 +33,10 @@ func Run(cfg Config) error {
 		return &ConfigError{err}
 	}
 	level, _ := parseLevel(cfg.LogLevel)
-	logger := NewLogger(os.Stderr, level)
+	logger, err := openErrorLog(cfg.ErrorLogFile, level, cfg.LogFormat == "json")
+	if err != nil {
+		return &ConfigError{err}
+	}
 	if os.Getpid() == 1 {
 		return runInit(logger) // pid1.go: the server runs as its child
 	}
@@ -96,6 +100,36 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		return &ConfigError{err}
 	}
 	listeners = front.wrap(listeners)
+	ids, err := newRequestIDs(cfg.RequestIDHeader)
+	if err != nil {
+		return &ConfigError{err}
+	}
+	// Metrics are counted when a port serves them: here, or (worker) the
+	// master's, which gets them in the heartbeat.
+	var metrics *requestMetrics
+	if cfg.MetricsBind != "" {
+		metrics = &requestMetrics{}
+		pybridge.SetTiming(true)
+	}
+	var appReady atomic.Bool
+	var slots *pythonSlots // set once the app is imported
+	if cfg.MetricsBind != "" && w == nil {
+		// Up before the import, so that /healthz answers while a big app
+		// loads; /readyz says 503 until it serves.
+		ops, err := startOpsServer(cfg.MetricsBind, &metricsCollector{snapshot: metrics.snapshot}, func() (bool, string) {
+			if !appReady.Load() {
+				return false, "the app is not imported yet, or the server is stopping"
+			}
+			if !slots.slotFreeWithin(cfg.ReadyTimeout) {
+				return false, fmt.Sprintf("no Python thread came free within %s", cfg.ReadyTimeout)
+			}
+			return true, ""
+		}, logger)
+		if err != nil {
+			return err
+		}
+		defer ops.close()
+	}
 
 	pyConfig := pybridge.Config{
 		Program:      program,
@@ -122,7 +156,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	logger.Debugf("Python %s; sys.executable %s; sys.prefix %s; sys.base_prefix %s", strings.ReplaceAll(info.Version, "\n", " "), info.Executable, info.Prefix, info.BasePrefix)
 	logger.Debugf("sys.path %v", info.Path)
 
-	access, err := openAccessLog(cfg.AccessLogFile)
+	access, err := openAccessLog(cfg.AccessLogFile, cfg.AccessLogFormat, cfg.LogFormat == "json", cfg.RequestIDHeader)
 	if err != nil {
 		return &ConfigError{err}
 	}
@@ -138,7 +172,10 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		timeouts:     ioTimeouts{body: cfg.BodyTimeout, write: cfg.WriteTimeout},
 		queueTimeout: cfg.QueueTimeout,
 		maxQueued:    int64(cfg.MaxQueued),
+		ids:          ids,
+		metrics:      metrics,
 	}
+	slots = h.python
 	if w != nil {
 		h.maxRequests, h.limitHit = w.maxRequests, w.limitHit
 		w.modules = info.Modules
@@ -160,15 +197,30 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		}
 		logger.Infof("Serving %s with %d Python threads (Python %s)", cfg.App, cfg.Threads, strings.Fields(info.Version)[0])
 	}
+	appReady.Store(true)
 
 	stopWatch := make(chan struct{})
-	defer close(stopWatch)
+	beatDone := make(chan struct{})
+	defer func() {
+		close(stopWatch)
+		if w != nil {
+			// Let the heartbeat send its last beat (the final counts)
+			// before the process exits.
+			select {
+			case <-beatDone:
+			case <-time.After(time.Second):
+			}
+		}
+	}()
 	if cfg.RequestTimeout > 0 {
 		go watchRequestTimeout(h.python, cfg.RequestTimeout, logger, stopWatch)
 	}
 	masterGone := make(chan struct{})
 	if w != nil {
-		go w.heartbeat(h, stopWatch, masterGone)
+		go func() {
+			defer close(beatDone)
+			w.heartbeat(h, cfg.ReadyTimeout, stopWatch, masterGone)
+		}()
 	}
 
 	signals := make(chan os.Signal, 4)
@@ -182,6 +234,9 @@ wait:
 			case syscall.SIGUSR1:
 				logger.Infof("Handling signal: %s; reopening log files", sig)
 				if err := access.reopen(); err != nil {
+					logger.Errorf("%v", err)
+				}
+				if err := logger.reopen(); err != nil {
 					logger.Errorf("%v", err)
 				}
 				continue
@@ -210,6 +265,7 @@ wait:
 		}
 	}
 
+	appReady.Store(false) // /readyz fails while draining; /healthz still answers
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()
 	go func() {

@@ -221,7 +221,12 @@ func (s *staticHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	s.access.record(r, sw.status, sw.written, start)
+	if s.access != nil {
+		s.access.record(&accessEntry{
+			r: r, status: sw.status, size: sw.written, start: start,
+			duration: time.Since(start), respHeader: sw.Header(),
+		})
+	}
 }
 
 func (s *staticHandler) serve(w *staticWriter, r *http.Request, m *staticMount, rest string) {

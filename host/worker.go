@@ -46,6 +46,12 @@ type heartbeatMessage struct {
 	// may preload; a spare says it waits before the app's import.
 	Modules []string `json:"modules,omitempty"`
 	Waiting bool     `json:"waiting,omitempty"`
+	// Available: a Python thread came free within --ready-timeout (the
+	// master's /readyz). Metrics: the counters, with --metrics-bind.
+	Available bool             `json:"available,omitempty"`
+	Metrics   *metricsSnapshot `json:"metrics,omitempty"`
+	// Final is the last beat of a stopping worker: its final counts.
+	Final bool `json:"final,omitempty"`
 }
 
 // workerFromEnvironment reports whether this process is a worker and, if
@@ -84,16 +90,23 @@ func workerFromEnvironment() (*workerLink, bool, error) {
 
 // heartbeat tells the master this worker is ready, then how it is doing,
 // until stop. A failed write means the master is gone: masterGone closes.
-func (w *workerLink) heartbeat(h *handler, stop <-chan struct{}, masterGone chan<- struct{}) {
+func (w *workerLink) heartbeat(h *handler, readyTimeout time.Duration, stop <-chan struct{}, masterGone chan<- struct{}) {
 	defer w.beat.Close()
 	enc := json.NewEncoder(w.beat)
 	msg := heartbeatMessage{Ready: true, Modules: w.modules}
 	tick := time.NewTicker(w.interval)
 	defer tick.Stop()
+	// The readiness probe waits at most a quarter of the interval, so that
+	// beats stay on time for --timeout.
+	probe := min(readyTimeout, w.interval/4)
 	for {
 		msg.Served = h.served.Load()
 		if b, ok := h.python.oldest(time.Now()); ok {
 			msg.Busy, msg.Method, msg.Path, msg.AgeMS = true, b.method, b.path, b.age.Milliseconds()
+		}
+		if h.metrics != nil {
+			msg.Metrics = h.metrics.snapshot()
+			msg.Available = h.python.slotFreeWithin(probe)
 		}
 		if err := enc.Encode(&msg); err != nil {
 			close(masterGone)
@@ -102,6 +115,9 @@ func (w *workerLink) heartbeat(h *handler, stop <-chan struct{}, masterGone chan
 		msg = heartbeatMessage{}
 		select {
 		case <-stop:
+			if h.metrics != nil { // the requests served since the last beat
+				_ = enc.Encode(&heartbeatMessage{Served: h.served.Load(), Metrics: h.metrics.snapshot(), Final: true})
+			}
 			return
 		case <-tick.C:
 		case <-w.limitHit:

@@ -52,6 +52,12 @@ typedef struct {
     size_t error_len;
     /* headers_sent tells Go, on GW_ERROR, whether headers went out already */
     int headers_sent;
+    /* With gw_set_timing(1): the request's totals so far, across all its
+     * calls and the callbacks it made, in nanoseconds. gil_wait_ns is the
+     * time this thread waited to take the GIL; python_ns the time it held
+     * it. They ride in the result Go reads anyway: no extra cgo call. */
+    int64_t gil_wait_ns;
+    int64_t python_ns;
 } gw_result;
 
 typedef struct gw_thread gw_thread;
@@ -73,6 +79,11 @@ void gw_reacquire_init_thread(void);
 int gw_finalize(void);
 char *gw_default_program(void);
 const char *gw_python_version(void);
+
+/* gw_set_timing turns the per-request GIL clocks on (1) or off (0): two
+ * clock_gettime(CLOCK_MONOTONIC) reads per GIL acquisition. Call once,
+ * before requests run (the metrics need them; nothing else does). */
+void gw_set_timing(int on);
 
 /* Python threads: one gw_thread per OS thread, made on that thread. */
 gw_thread *gw_thread_new(uintptr_t go_handle);

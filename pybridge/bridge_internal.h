@@ -7,6 +7,8 @@
 
 #include "bridge.h"
 
+#include <time.h>
+
 /* Interpreter-wide objects, made once by gw_init (all strong references). */
 typedef struct {
     PyObject *module;           /* _gowsgi                                  */
@@ -62,6 +64,9 @@ struct gw_thread {
     int iov_cap;
     char *error; /* malloc'd, freed at the next call */
     gw_result out; /* Go reads the results of request calls here */
+
+    /* GIL clocks of the request in flight (gw_timing on), in ns. */
+    int64_t gil_wait_ns, python_ns, held_since;
 };
 
 struct gw_start_response {
@@ -106,6 +111,37 @@ void gw_crash_note_set(const char *p, size_t n, int append);
 /* gw_crash_install enables faulthandler and our handler on top of it;
  * -1 with an exception set on failure. Call with the GIL, once. */
 int gw_crash_install(void);
+/* gw_timing: measure GIL waits and hold times (gw_set_timing). */
+extern int gw_timing;
+
+static inline int64_t gw_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* gw_acquire_gil takes the GIL with thread state ts for t (which may be
+ * NULL), adding the wait to t's request clocks. */
+static inline void gw_acquire_gil(gw_thread *t, PyThreadState *ts) {
+    if (!gw_timing || t == NULL) {
+        PyEval_RestoreThread(ts);
+        return;
+    }
+    int64_t asked = gw_now_ns();
+    PyEval_RestoreThread(ts);
+    int64_t got = gw_now_ns();
+    t->gil_wait_ns += got - asked;
+    t->held_since = got;
+}
+
+/* gw_release_gil gives the GIL up, adding the time held to t's clocks;
+ * it returns the thread state for gw_acquire_gil. */
+static inline PyThreadState *gw_release_gil(gw_thread *t) {
+    if (gw_timing && t != NULL) {
+        t->python_ns += gw_now_ns() - t->held_since;
+    }
+    return PyEval_SaveThread();
+}
 
 char *gw_take_error(void);
 /* Returns a new reference to the pending exception (cleared), or NULL. */

@@ -18,10 +18,9 @@ static PyObject *gw_read_body(PyObject *module, PyObject *arg) {
     if (PyObject_GetBuffer(arg, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
         return NULL;
     }
-    long long n;
-    Py_BEGIN_ALLOW_THREADS
-    n = gowsgiReadBody(t->go_handle, view.buf, (size_t)view.len);
-    Py_END_ALLOW_THREADS
+    PyThreadState *ts = gw_release_gil(t);
+    long long n = gowsgiReadBody(t->go_handle, view.buf, (size_t)view.len);
+    gw_acquire_gil(t, ts);
     PyBuffer_Release(&view);
     if (n < 0) {
         PyErr_SetString(PyExc_OSError,
@@ -44,9 +43,10 @@ static PyObject *gw_log(PyObject *module, PyObject *arg) {
     if (p == NULL) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
+    gw_thread *t = gw_current; /* NULL on an app's own thread */
+    PyThreadState *ts = gw_release_gil(t);
     gowsgiLog((char *)p, (size_t)n);
-    Py_END_ALLOW_THREADS
+    gw_acquire_gil(t, ts);
     Py_RETURN_NONE;
 }
 

@@ -452,10 +452,24 @@ static int gw_try_file(gw_thread *t, gw_result *out) {
 
 /* ---- entry points ------------------------------------------------------ */
 
+int gw_timing;
+
+void gw_set_timing(int on) { gw_timing = on; }
+
+/* gw_release_request_gil ends a request call: the GIL goes back and the
+ * request's clock totals so far go to Go in out. */
+static void gw_release_request_gil(gw_thread *t, gw_result *out) {
+    t->tstate = gw_release_gil(t);
+    out->gil_wait_ns = t->gil_wait_ns;
+    out->python_ns = t->python_ns;
+}
+
 void gw_request_start(gw_thread *t, uint64_t seq, const char *env, size_t env_len,
                       const char *body, size_t body_len, int body_mode,
                       gw_result *out) {
-    PyEval_RestoreThread(t->tstate);
+    t->gil_wait_ns = 0;
+    t->python_ns = 0;
+    gw_acquire_gil(t, t->tstate);
     gw_begin(t, out);
     t->headers_sent = 0;
     t->closed = 0;
@@ -510,11 +524,11 @@ void gw_request_start(gw_thread *t, uint64_t seq, const char *env, size_t env_le
     gw_next_chunk(t, out);
 done:
     gw_end(t, out);
-    t->tstate = PyEval_SaveThread();
+    gw_release_request_gil(t, out);
 }
 
 void gw_request_next(gw_thread *t, gw_result *out) {
-    PyEval_RestoreThread(t->tstate);
+    gw_acquire_gil(t, t->tstate);
     gw_begin(t, out);
     if (t->iter == NULL) {
         out->kind = GW_END;
@@ -523,16 +537,16 @@ void gw_request_next(gw_thread *t, gw_result *out) {
         gw_next_chunk(t, out);
     }
     gw_end(t, out);
-    t->tstate = PyEval_SaveThread();
+    gw_release_request_gil(t, out);
 }
 
 void gw_request_close(gw_thread *t, gw_result *out) {
-    PyEval_RestoreThread(t->tstate);
+    gw_acquire_gil(t, t->tstate);
     gw_begin(t, out);
     out->kind = GW_END;
     gw_close_and_drop(t);
     gw_end(t, out);
-    t->tstate = PyEval_SaveThread();
+    gw_release_request_gil(t, out);
 }
 
 /* ---- threads ----------------------------------------------------------- */

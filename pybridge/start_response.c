@@ -163,9 +163,9 @@ static PyObject *gw_write(PyObject *capsule, PyObject *data) {
     const char *p = PyBytes_AS_STRING(data);
     size_t n = (size_t)PyBytes_GET_SIZE(data);
     int count = t->header_count;
-    Py_BEGIN_ALLOW_THREADS
+    PyThreadState *ts = gw_release_gil(t);
     rc = gowsgiWrite(t->go_handle, (char *)headers, headers_len, count, (char *)p, n);
-    Py_END_ALLOW_THREADS
+    gw_acquire_gil(t, ts);
     if (rc == -2) {
         PyErr_SetString(PyExc_ValueError, "write(): invalid status or headers (see the error log)");
         return NULL;

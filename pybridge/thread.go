@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime/cgo"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -46,6 +47,20 @@ type Outcome struct {
 	// Warning is text to log although the response went out, e.g. an
 	// exception raised by the iterable's close().
 	Warning string
+	// GILWait is how long the request's thread waited to take the GIL,
+	// and PythonTime how long it held it, summed over the request; both
+	// are zero unless SetTiming(true).
+	GILWait, PythonTime time.Duration
+}
+
+// SetTiming turns the per-request GIL clocks (Outcome.GILWait and
+// PythonTime) on or off. Call it before requests run.
+func SetTiming(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.gw_set_timing(v)
 }
 
 // Thread is one Python thread: a PyThreadState made once on one OS thread.
@@ -109,7 +124,12 @@ func (t *Thread) Close() {
 func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange) (o Outcome) {
 	t.exchange = x
 	t.headersSent = false
-	defer func() { t.exchange = nil }()
+	defer func() {
+		t.exchange = nil
+		// The clocks ride in the result of the request's last call.
+		o.GILWait = time.Duration(t.res.gil_wait_ns)
+		o.PythonTime = time.Duration(t.res.python_ns)
+	}()
 	mode := C.int(C.GW_BODY_MEMORY)
 	if stream {
 		mode = C.GW_BODY_STREAM

@@ -144,6 +144,13 @@ Flags win over the environment, which wins over the file.`,
 	f.StringArrayVar(&cfg.ReloadInclude, "reload-include", nil, "with --reload: glob of the files watched, matched against the file name or, with a /, its path under the app directory (repeatable; default *.py)")
 	f.StringArrayVar(&cfg.ReloadExclude, "reload-exclude", nil, "with --reload: glob of files whose changes are ignored (repeatable)")
 	f.StringArrayVar(&cfg.ReloadExtraFiles, "reload-extra-file", nil, "with --reload: another file whose change reloads, e.g. a template or .env (repeatable)")
+	// Operations: logs, request ids, metrics and health.
+	f.StringVar(&cfg.AccessLogFormat, "access-logformat", cfg.AccessLogFormat, "access log line in gunicorn's %(atom)s format (h l u t r m U q H s B b f a T M D L p {header}i {header}o)")
+	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text, or json (one object a line, with the request id) for both logs")
+	f.StringVar(&cfg.ErrorLogFile, "error-logfile", cfg.ErrorLogFile, "error log file, - for stderr; reopened on SIGUSR1")
+	f.StringVar(&cfg.RequestIDHeader, "request-id-header", cfg.RequestIDHeader, "request id header honoured from the client, else made; the app sees it as HTTP_<NAME>")
+	f.StringVar(&cfg.MetricsBind, "metrics-bind", "", "HOST:PORT serving Prometheus /metrics, /healthz and /readyz (default off)")
+	f.DurationVar(&cfg.ReadyTimeout, "ready-timeout", cfg.ReadyTimeout, "/readyz fails unless a Python thread comes free within this")
 	return cmd
 }
 

@@ -392,6 +392,9 @@ var diffAllowed = []diffRule{
 		return e.key == "HTTP_TRANSFER_ENCODING" && e.gw == diffAbsent && diffHasHeader(raw, "Transfer-Encoding")
 	}},
 	// C14 (OPTIONS * answered by net/http) is fixed: no rule, so it stays fixed.
+	{"C15", "a request without X-Request-ID: gowsgi gives the app the id it made in HTTP_X_REQUEST_ID (issue 6), gunicorn none", func(e diffEntry, raw string) bool {
+		return e.key == "HTTP_X_REQUEST_ID" && e.gu == diffAbsent && !diffHasHeader(raw, "X-Request-ID")
+	}},
 }
 
 // diffNormalise turns one server's environ into comparable strings,

@@ -1,0 +1,60 @@
+package host
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseAccessLogFormat(t *testing.T) {
+	atoms, err := parseAccessLogFormat(`%(h)s 100%% "%({x-custom}i)s" %({Content-Type}o)s %(zz)s`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []accessAtom{{name: 'h'}, {literal: " 100% \""}, {name: 'i', arg: "X-Custom"}, {literal: "\" "}, {name: 'o', arg: "Content-Type"}, {literal: " "}, {name: '?'}}
+	if len(atoms) != len(want) {
+		t.Fatalf("atoms %+v", atoms)
+	}
+	for i := range want {
+		if atoms[i] != want[i] {
+			t.Errorf("atom %d: %+v, want %+v", i, atoms[i], want[i])
+		}
+	}
+	for _, bad := range []string{"%(h", "50% off", "%"} {
+		if _, err := parseAccessLogFormat(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestAccessLogDefaultFormatMatchesGunicorn(t *testing.T) {
+	var out strings.Builder
+	atoms, _ := parseAccessLogFormat(DefaultAccessLogFormat)
+	a := &accessLog{out: &out, format: atoms, pid: 1}
+	r := httptest.NewRequest("GET", "/p?q=1", nil)
+	r.RemoteAddr = "10.0.0.7:5555"
+	r.Header.Set("User-Agent", "ua")
+	start := time.Date(2026, 11, 22, 10, 4, 5, 0, time.UTC)
+	a.record(&accessEntry{r: r, status: 200, size: 12, start: start, respHeader: http.Header{}})
+	want := `10.0.0.7 - - [22/Nov/2026:10:04:05 +0000] "GET /p?q=1 HTTP/1.1" 200 12 "-" "ua"` + "\n"
+	if out.String() != want {
+		t.Errorf("got  %q\nwant %q", out.String(), want)
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"plain", "quote \" back \\ slash", "line\nbreak\ttab\r", "ctl \x01\x1f\x7f", "bad utf8 \xff\xfe", "ünïcode ✓ \u2028"} {
+		b := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Errorf("%q -> %s: %v", s, b, err)
+			continue
+		}
+		if want := strings.ToValidUTF8(s, "\uFFFD"); back != want && !strings.Contains(s, "\xff") {
+			t.Errorf("%q round-trips to %q", s, back)
+		}
+	}
+}
