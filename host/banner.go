@@ -61,6 +61,10 @@ func writeBanner(cfg Config, logger *Logger, urls []string, workers int) {
 		return
 	}
 	text := bannerText(cfg, urls, workers, logger.color)
+	if logger.json { // one record, so that every line stays one JSON object
+		logger.Infof("%s", strings.TrimRight(text, "\n"))
+		return
+	}
 	logger.mu.Lock()
 	defer logger.mu.Unlock()
 	_, _ = io.WriteString(logger.out, text)

@@ -87,6 +87,10 @@ func Check(cfg Config) ([]Finding, error) {
 	// logged is a finding when the app's checks found nothing.
 	var serverLog bytes.Buffer
 	logger := NewLogger(&serverLog, LevelWarning)
+	ids, err := newRequestIDs(cfg.RequestIDHeader)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
 	interp, _, err := pybridge.Start(pybridge.Config{
 		Program:     program,
 		PythonPath:  cfg.PythonPath,
@@ -107,6 +111,7 @@ func Check(cfg Config) ([]Finding, error) {
 		limits:       cfg.requestLimits(),
 		queueTimeout: cfg.QueueTimeout,
 		maxQueued:    int64(cfg.MaxQueued),
+		ids:          ids,
 	}
 	var findings []Finding
 	for _, sr := range syntheticRequests {
