@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"unsafe"
 
 	"github.com/gowsgi/gowsgi/pybridge"
 )
@@ -136,6 +137,10 @@ func applyHead(head *pybridge.Head, h http.Header) (responseHead, error) {
 		return rh, err
 	}
 	rh.code = code
+	// The values are copied into one block and the header map's slices
+	// cut from one array: two allocations per response instead of two
+	// per header.
+	count, size := 0, 0
 	for it := head.Headers(); ; {
 		name, value, ok := it.Next()
 		if !ok {
@@ -147,20 +152,35 @@ func applyHead(head *pybridge.Head, h http.Header) (responseHead, error) {
 		if !validValue(value) {
 			return rh, fmt.Errorf("%w: header %s value %q contains CR, LF or another control character", errInvalidHead, name, value)
 		}
+		count++
+		size += len(value)
 	}
+	block := make([]byte, 0, size)
 	for it := head.Headers(); ; {
-		name, value, ok := it.Next()
+		_, value, ok := it.Next()
 		if !ok {
 			break
 		}
+		block = append(block, value...)
+	}
+	values := unsafe.String(unsafe.SliceData(block), len(block)) // block is never written again
+	slots := make([]string, count)
+	offset, i := 0, 0
+	for it := head.Headers(); ; i++ {
+		name, raw, ok := it.Next()
+		if !ok {
+			break
+		}
+		value := values[offset : offset+len(raw)]
+		offset += len(raw)
 		key := canonicalKey(name)
 		if hopByHop(key) {
 			rh.dropped = append(rh.dropped, key)
 			continue
 		}
 		if key == "Content-Length" {
-			n, perr := strconv.ParseInt(string(value), 10, 64)
-			if perr != nil || !allDigits(value) || (rh.contentLength >= 0 && rh.contentLength != n) {
+			n, perr := strconv.ParseInt(value, 10, 64)
+			if perr != nil || !allDigits(raw) || (rh.contentLength >= 0 && rh.contentLength != n) {
 				clear(h)
 				return rh, fmt.Errorf("%w: Content-Length %q is not one non-negative integer", errInvalidHead, value)
 			}
@@ -169,7 +189,12 @@ func applyHead(head *pybridge.Head, h http.Header) (responseHead, error) {
 			}
 			rh.contentLength = n
 		}
-		h[key] = append(h[key], string(value))
+		if prev := h[key]; len(prev) > 0 {
+			h[key] = append(prev, value) // a repeated header: its own slice
+		} else {
+			slots[i] = value
+			h[key] = slots[i : i+1 : i+1]
+		}
 	}
 	return rh, nil
 }

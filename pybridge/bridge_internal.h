@@ -34,6 +34,10 @@ typedef struct {
 
 extern gw_globals gw;
 
+/* Room in every request's environ dict: the constant entries, the CGI
+ * variables, a dozen headers and what frameworks add (see interp.c). */
+#define GW_ENVIRON_PRESIZE 40
+
 typedef struct gw_start_response gw_start_response;
 
 /* One Python thread: its thread state and the request it is serving. */

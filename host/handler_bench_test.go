@@ -1,0 +1,121 @@
+package host
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/gowsgi/gowsgi/environ"
+	"github.com/gowsgi/gowsgi/pybridge"
+)
+
+// The handler benchmarks run the real handler and bridge in this process,
+// without sockets: what they report is gowsgi's own cost per request (Go
+// side, cgo crossings, environ, the app call), not net/http's parsing or
+// the kernel's. Run them with
+//
+//	go test -run '^$' -bench Handler -benchmem ./host
+//
+// allocs/op is exact and is the number to compare between commits; ns/op
+// moves with the machine's load.
+
+var benchInterp struct {
+	once sync.Once
+	err  error
+}
+
+// startBenchInterpreter starts Python once per test binary with hello.py
+// loaded (the interpreter lives until the process exits).
+func startBenchInterpreter(b *testing.B) {
+	benchInterp.once.Do(func() {
+		program, err := pythonProgram("")
+		if err != nil {
+			benchInterp.err = err
+			return
+		}
+		apps, _ := filepath.Abs(filepath.Join("..", "testdata", "apps"))
+		_, _, benchInterp.err = pybridge.Start(pybridge.Config{
+			Program:     program,
+			PythonPath:  []string{apps},
+			App:         "hello:application",
+			KnownKeys:   environ.KnownKeys(),
+			Multithread: true,
+			ErrorLog:    func(msg string) { os.Stderr.WriteString(msg + "\n") },
+		})
+	})
+	if benchInterp.err != nil {
+		b.Skipf("start Python: %v", benchInterp.err)
+	}
+}
+
+// benchWriter is a ResponseWriter that keeps nothing, reused across
+// iterations as net/http reuses its per-connection buffers.
+type benchWriter struct {
+	header http.Header
+	status int
+	n      int
+}
+
+func (w *benchWriter) Header() http.Header         { return w.header }
+func (w *benchWriter) WriteHeader(code int)        { w.status = code }
+func (w *benchWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+func (w *benchWriter) reset() {
+	clear(w.header)
+	w.status, w.n = 0, 0
+}
+
+// benchRequest is a GET as net/http's server hands it to a handler.
+func benchRequest() *http.Request {
+	r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:8000/", nil)
+	r.RequestURI = "/"
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header = http.Header{
+		"User-Agent":      {"wrk"},
+		"Accept":          {"*/*"},
+		"Accept-Encoding": {"gzip"},
+	}
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8000}
+	return r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, local))
+}
+
+func benchHandler(b *testing.B, threads int) *handler {
+	startBenchInterpreter(b)
+	cfg := DefaultConfig()
+	envConfig, err := cfg.environConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids, err := newRequestIDs(cfg.RequestIDHeader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &handler{
+		python:       newPythonSlots(threads, false),
+		envConfig:    envConfig,
+		log:          NewLogger(os.Stderr, LevelWarning),
+		limits:       cfg.requestLimits(),
+		queueTimeout: cfg.QueueTimeout,
+		maxQueued:    int64(cfg.MaxQueued),
+		ids:          ids,
+	}
+}
+
+// BenchmarkHandlerHello: one request at a time through the handler.
+func BenchmarkHandlerHello(b *testing.B) {
+	h := benchHandler(b, 1)
+	r := benchRequest()
+	w := &benchWriter{header: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.reset()
+		h.ServeHTTP(w, r)
+		if w.status != http.StatusOK || w.n != len("Hello, world") {
+			b.Fatalf("status %d, %d bytes", w.status, w.n)
+		}
+	}
+}
