@@ -28,6 +28,13 @@ import gc
 import errors
 
 
+class IterRaises:
+    """A response whose __iter__ itself raises (not its first item)."""
+
+    def __iter__(self):
+        raise RuntimeError("__iter__ failed on purpose")
+
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     if path == "/memory-error":
@@ -41,6 +48,9 @@ def application(environ, start_response):
         return gen()
     if path == "/segfault":
         ctypes.string_at(0)  # reads address 0: SIGSEGV inside C
+    if path == "/iter-raises":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return IterRaises()
     if path == "/gc-objects":
         gc.collect()
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -67,15 +77,32 @@ const faultFDSlack = 4
 // fault the app may hold (caches warming up, a traceback's linecache).
 const faultObjectSlack = 100
 
+// faultGoroutineSlack is how many more goroutines than before a fault the
+// server may run: the test client's keep-alive connections come and go.
+const faultGoroutineSlack = 8
+
 // faultBaseline is what must not grow across a fault.
 type faultBaseline struct {
-	fds     int
-	objects int // len(gc.get_objects()) after gc.collect()
+	fds        int
+	objects    int    // len(gc.get_objects()) after gc.collect()
+	opsURL     string // with --metrics-bind: where go_goroutines is read
+	goroutines int
 }
 
 func takeFaultBaseline(t *testing.T, s *testServer) faultBaseline {
 	t.Helper()
-	return faultBaseline{fds: hardFDs(t, s.cmd.Process.Pid), objects: pythonObjects(t, s)}
+	b := faultBaseline{fds: hardFDs(t, s.cmd.Process.Pid), objects: pythonObjects(t, s)}
+	if metricsLine.MatchString(s.stderr.String()) {
+		b.opsURL = opsURL(t, s)
+		b.goroutines = goroutines(t, b.opsURL)
+	}
+	return b
+}
+
+// goroutines reads the server's go_goroutines gauge.
+func goroutines(t *testing.T, opsURL string) int {
+	t.Helper()
+	return int(scrape(t, opsURL).metric(t, "go_goroutines").GetGauge().GetValue())
 }
 
 // pythonObjects asks the app for its count of gc-tracked objects.
@@ -118,6 +145,17 @@ func afterFault(t *testing.T, s *testServer, before faultBaseline) {
 	if objects > before.objects+faultObjectSlack {
 		t.Fatalf("Python objects grew from %d to %d (slack %d) and stayed there", before.objects, objects, faultObjectSlack)
 	}
+	if before.opsURL != "" {
+		g := goroutines(t, before.opsURL)
+		for g > before.goroutines+faultGoroutineSlack && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			g = goroutines(t, before.opsURL)
+		}
+		if g > before.goroutines+faultGoroutineSlack {
+			t.Fatalf("goroutines grew from %d to %d (slack %d) and stayed there", before.goroutines, g, faultGoroutineSlack)
+		}
+		t.Logf("goroutines: %d before, %d after", before.goroutines, g)
+	}
 	t.Logf("fds: %d before, %d after; Python objects: %d before, %d after", before.fds, n, before.objects, objects)
 }
 
@@ -144,7 +182,7 @@ func faultDial(t *testing.T, s *testServer) net.Conn {
 }
 
 func TestFaults(t *testing.T) {
-	s := startFaultsApp(t)
+	s := startFaultsApp(t, "--metrics-bind", "127.0.0.1:0")
 	// Warm up every path the faults use, so that lazily opened files
 	// (the file_wrapper's temp file, Python modules) are counted in the
 	// baseline.
@@ -152,6 +190,7 @@ func TestFaults(t *testing.T) {
 	s.get(t, "/closed?reset=1")
 	s.get(t, "/file-wrapper?size=50000000")
 	s.get(t, "/close-raises")
+	s.get(t, "/iter-raises")
 
 	fault := func(name string, fn func(t *testing.T)) {
 		t.Run(name, func(t *testing.T) {
@@ -228,6 +267,12 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("body %q", body)
 		}
 		s.waitLog(t, "close() failed on purpose")
+	})
+
+	fault("iter-raises", func(t *testing.T) {
+		resp, body := s.get(t, "/iter-raises")
+		expectStatus(t, resp, body, 500)
+		s.waitLog(t, "__iter__ failed on purpose")
 	})
 
 	fault("memory-error", func(t *testing.T) {
