@@ -94,10 +94,10 @@ type master struct {
 }
 
 // masterGCPercent is the master's GOGC. Its live heap is a few hundred KB,
-// far under Go's 4 MB minimum heap goal, so with the default its RSS
-// climbs by the garbage of every heartbeat for tens of minutes before the
-// first collection: +11 % in the 45-minute soak of docs/soak.md, with no
-// leak behind it. A collection of so small a heap costs microseconds.
+// far under Go's 4 MB minimum heap goal, so with the default the garbage
+// of every heartbeat piles up for tens of minutes before the first
+// collection (docs/soak.md, the 45-minute run). A collection of so small
+// a heap costs microseconds.
 const masterGCPercent = 10
 
 func runMaster(cfg Config, logger *Logger) error {
