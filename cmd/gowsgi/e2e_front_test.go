@@ -313,24 +313,17 @@ func frontRunUntilExit(t *testing.T, within time.Duration, args ...string) (int,
 		done <- err
 		return cmd.ProcessState.ExitCode(), out.String()
 	case <-listening:
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		return -1, out.String()
 	case <-time.After(within):
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		return -1, out.String()
 	}
+	// Still running (listening, or stuck): stop it, by force if need be.
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	return -1, out.String()
 }
 
 // ---------------------------------------------------------------------
