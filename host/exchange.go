@@ -229,3 +229,19 @@ func (x *exchange) finish() {
 		x.writeHeader()
 	}
 }
+
+// complete says whether the app's response is whole and delimited, so
+// that flushing it now sends all of it and net/http has nothing left to
+// add when the handler returns (a runner flushes before it serves the
+// queue: pythonSlots). A response of unknown length is not: net/http
+// would choose chunked encoding at the flush, and sends the last chunk
+// only on return.
+func (x *exchange) complete() bool {
+	if !x.headerWritten {
+		return false
+	}
+	if x.r.Method == http.MethodHead || x.head.code == http.StatusNoContent || x.head.code == http.StatusNotModified {
+		return true
+	}
+	return x.head.contentLength >= 0 && x.written == x.head.contentLength
+}

@@ -18,10 +18,6 @@ import (
 // stream through wsgi.input with the GIL released during each read.
 const smallBody = 64 << 10
 
-// statusClientGone is nginx's 499: the client left while its request
-// waited; nothing is written.
-const statusClientGone = 499
-
 // handler serves every request through the WSGI app.
 type handler struct {
 	python       *pythonSlots
@@ -87,15 +83,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if status := h.dispatch(j, r); status == statusClientGone {
-		h.done(j, status, 0)
-		return
-	} else if status != 0 {
+	status, runner := h.dispatch(j, r)
+	if status != 0 {
 		http.Error(w, http.StatusText(status), status)
 		h.done(j, status, 0)
 		return
 	}
+	if runner == nil {
+		h.finish(j, w, r)
+		return
+	}
+	defer func() {
+		if runner != nil { // finish panicked (a cut response): no helping
+			h.python.leave(runner)
+		}
+	}()
 	h.finish(j, w, r)
+	s := runner
+	runner = nil
+	h.serveWaiting(j, s)
 }
 
 // begin readies a pooled job for request r: its exchange, its request id
@@ -104,6 +110,9 @@ func (j *job) begin(h *handler, w http.ResponseWriter, r *http.Request) {
 	j.x.reset(w, r, h.log, h.timeouts)
 	j.outcome = pybridge.Outcome{}
 	j.queueWait, j.ranPython = 0, false
+	if j.wake == nil {
+		j.wake = make(chan struct{}, 1)
+	}
 	j.start = time.Time{}
 	if h.access != nil || h.metrics != nil { // the clock is read for them only
 		j.start = time.Now()
@@ -178,44 +187,75 @@ func bodyErrorStatus(err error) int {
 	return http.StatusBadRequest
 }
 
-// dispatch waits for a free Python slot and runs j in it. It returns a
-// status to answer with instead (503, or 0 when served).
-func (h *handler) dispatch(j *job, r *http.Request) int {
-	var s *slot
+// dispatch runs j in Python, at once or after waiting its turn (see
+// pythonSlots). It returns a status to answer with instead (503, or 0
+// when served), and the slot when this handler became a runner: it must
+// then pass the slot on with serveWaiting (or pythonSlots.leave).
+//
+// The wait does not end when the request's context does: net/http cancels
+// it when the client half-closes its side, as HTTP/1.0 tools do after
+// sending, and such a client still reads the answer.
+func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
+	p := h.python
+	p.mu.Lock()
+	if s := p.claim(); s != nil {
+		p.mu.Unlock()
+		p.run(s, j)
+		j.ranPython = true
+		return 0, s
+	}
+	if h.queued.Add(1) > h.maxQueued {
+		p.mu.Unlock()
+		h.queued.Add(-1)
+		h.log.Warningf("%s %s: 503, %d requests already wait for a Python thread", r.Method, r.URL.Path, h.maxQueued)
+		return http.StatusServiceUnavailable, nil
+	}
+	if h.metrics != nil {
+		j.enqueued = time.Now()
+	}
+	p.enqueue(j)
+	p.mu.Unlock()
+
+	timer := time.NewTimer(h.queueTimeout)
 	select {
-	case s = <-h.python.free: // a slot was free
-	default:
-		var waitStart time.Time
-		if h.metrics != nil {
-			waitStart = time.Now()
-		}
-		if h.queued.Add(1) > h.maxQueued {
-			h.queued.Add(-1)
-			h.log.Warningf("%s %s: 503, %d requests already wait for a Python thread", r.Method, r.URL.Path, h.maxQueued)
-			return http.StatusServiceUnavailable
-		}
-		timer := time.NewTimer(h.queueTimeout)
-		select {
-		case s = <-h.python.free:
-			h.queued.Add(-1)
-			timer.Stop()
-			if h.metrics != nil {
-				j.queueWait = time.Since(waitStart)
-			}
-		case <-timer.C:
+	case <-j.wake:
+	case <-timer.C:
+		if p.withdraw(j) {
 			h.queued.Add(-1)
 			h.log.Warningf("%s %s: 503, no Python thread free within %s", r.Method, r.URL.Path, h.queueTimeout)
-			return http.StatusServiceUnavailable
-		case <-r.Context().Done():
-			h.queued.Add(-1)
-			timer.Stop()
-			return statusClientGone
+			return http.StatusServiceUnavailable, nil
 		}
+		<-j.wake // a runner took it just now
 	}
-	h.python.run(s, j)
-	h.python.free <- s
+	timer.Stop()
+	h.queued.Add(-1)
+	s := j.promoted
+	if s == nil {
+		return 0, nil // a runner served it
+	}
+	j.promoted = nil
+	if h.metrics != nil {
+		j.queueWait = time.Since(j.enqueued)
+	}
+	p.run(s, j)
 	j.ranPython = true
-	return 0
+	return 0, s
+}
+
+// serveWaiting is a runner's last step, after its own response is
+// complete: it pushes that response out, then serves the requests that
+// queued meanwhile on this warm thread and passes the slot on. A response
+// whose end net/http still has to write (chunked, or of unknown length)
+// is not held back: the slot is passed on at once.
+func (h *handler) serveWaiting(j *job, s *slot) {
+	if !j.x.complete() {
+		h.python.leave(s)
+		return
+	}
+	if err := j.x.Flush(); err != nil {
+		h.log.Debugf("%s %s: flushing the response: %v", j.x.r.Method, j.x.r.URL.Path, err)
+	}
+	h.python.helpAndLeave(s, h.metrics != nil)
 }
 
 // finish logs how the app did and completes the HTTP response.

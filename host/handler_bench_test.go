@@ -34,7 +34,7 @@ var benchInterp struct {
 
 // startBenchInterpreter starts Python once per test binary with hello.py
 // loaded (the interpreter lives until the process exits).
-func startBenchInterpreter(b *testing.B) {
+func startBenchInterpreter(b testing.TB) {
 	benchInterp.once.Do(func() {
 		program, err := pythonProgram(os.Getenv("GOWSGI_BENCH_VENV"))
 		if err != nil {
@@ -99,7 +99,7 @@ func benchRequest() *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, local))
 }
 
-func benchHandler(b *testing.B, threads int) *handler {
+func benchHandler(b testing.TB, threads int) *handler {
 	startBenchInterpreter(b)
 	cfg := DefaultConfig()
 	envConfig, err := cfg.environConfig()

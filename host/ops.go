@@ -110,25 +110,17 @@ type promLog struct{ l *Logger }
 
 func (p promLog) Println(v ...any) { p.l.Errorf("metrics: %s", fmt.Sprint(v...)) }
 
-// slotFreeWithin says whether a Python slot can be taken within d; the
-// slot is given back at once.
+// slotFreeWithin says whether a Python slot is free now or frees within d
+// (checked every millisecond: readiness probes are rare).
 func (p *pythonSlots) slotFreeWithin(d time.Duration) bool {
-	select {
-	case s := <-p.free:
-		p.free <- s
-		return true
-	default:
-	}
-	if d <= 0 {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case s := <-p.free:
-		p.free <- s
-		return true
-	case <-t.C:
-		return false
+	deadline := time.Now().Add(d)
+	for {
+		p.mu.Lock()
+		free := len(p.idle) > 0
+		p.mu.Unlock()
+		if free || !time.Now().Before(deadline) {
+			return free
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

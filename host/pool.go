@@ -3,6 +3,7 @@ package host
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gowsgi/gowsgi/environ"
@@ -25,12 +26,18 @@ type job struct {
 	idBuf     []byte
 	queueWait time.Duration // waiting for a Python slot
 	ranPython bool
+	// Waiting for Python (pythonSlots): wake gets one token when a runner
+	// has served the request, or when it is promoted to run it itself in
+	// slot promoted.
+	wake     chan struct{}
+	promoted *slot
+	enqueued time.Time // when it began to wait; set only for the metrics
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
 
 // pythonSlots bounds how many requests run Python at once (--threads) and
-// runs each one on the handler's own goroutine.
+// decides which OS thread runs each request's Python.
 //
 // Why not a pool of goroutines locked to their OS threads, fed over a
 // channel (the first design): that hand-off costs two OS thread switches
@@ -42,11 +49,49 @@ var jobPool = sync.Pool{New: func() any { return new(job) }}
 // it. threading.local state such as Django's DB connections still survives
 // between requests; there is one per OS thread that has run Python, a few
 // more than --threads at most.
+//
+// Why requests queue behind a running one instead of each taking a free
+// slot: a handler that takes a slot and then waits for the GIL sleeps in
+// CPython's GIL condition variable, and every request then hands the GIL
+// from one OS thread to another, usually on another core, where the
+// interpreter's caches are cold. On 16 cores that doubled the CPU cost of
+// a Flask request (docs/bench/budget.md). So a request runs at once only
+// when no other runs Python; otherwise it waits in the queue (parked in
+// Go, not on the GIL), and the handler that is already running Python
+// serves the queued requests on its own, warm, thread once its own
+// response is out (helpAndLeave). A request that blocks in Python (I/O,
+// time.sleep) must not stall the rest, so when no runner has finished a
+// request for stallAfter, a watchdog promotes the oldest waiter to a
+// runner of its own, up to --threads runners.
 type pythonSlots struct {
-	free  chan *slot
-	all   []*slot
-	track bool // record what each slot runs (timeouts and heartbeats need it)
+	mu      sync.Mutex
+	idle    []*slot  // slots no runner holds
+	all     []*slot  // every slot, for the timeout and heartbeat scans
+	waiting jobQueue // requests waiting for a runner, oldest first
+	track   bool     // record what each slot runs (timeouts and heartbeats need it)
+
+	epoch        time.Time
+	lastProgress atomic.Int64 // ns since epoch when a runner last finished a request
+	watchdog     *time.Timer
+	watchArmed   bool
 }
+
+// stallAfter is how long the running requests may go without finishing
+// one before a waiting request gets a runner (and an OS thread) of its
+// own. It is well under CPython's 5 ms GIL switch interval, so a request
+// blocked in I/O delays the queue by about this much, and well over the
+// Python time of a typical request (Flask: ~0.1 ms), so a busy runner is
+// not joined by a second one that would only wait for its GIL.
+const stallAfter = 2 * time.Millisecond
+
+// A runner serves queued requests for at most maxHelp of them or
+// helpBudget, whichever comes first, and then hands its slot on, so that
+// its own connection's next request is not kept waiting behind a long
+// queue (measured: with 10 ms requests and no time bound, p99 doubled).
+const (
+	maxHelp    = 64
+	helpBudget = time.Millisecond
+)
 
 // slot is one of the --threads places a request can run Python in. While
 // tracking is on it says which request it runs, for the request timeout
@@ -63,13 +108,127 @@ type slot struct {
 }
 
 func newPythonSlots(n int, track bool) *pythonSlots {
-	p := &pythonSlots{free: make(chan *slot, n), track: track}
+	p := &pythonSlots{track: track, epoch: time.Now()}
 	for i := 0; i < n; i++ {
 		s := &slot{}
 		p.all = append(p.all, s)
-		p.free <- s
+		p.idle = append(p.idle, s)
 	}
 	return p
+}
+
+// claim returns a slot for a request that may run at once: only when no
+// request runs Python now. Call it with p.mu held.
+func (p *pythonSlots) claim() *slot {
+	if len(p.idle) < len(p.all) || len(p.idle) == 0 {
+		return nil
+	}
+	s := p.idle[len(p.idle)-1]
+	p.idle = p.idle[:len(p.idle)-1]
+	return s
+}
+
+// enqueue adds j to the waiting requests. Call it with p.mu held.
+func (p *pythonSlots) enqueue(j *job) {
+	p.waiting.push(j)
+	if !p.watchArmed {
+		p.watchArmed = true
+		if p.watchdog == nil {
+			p.watchdog = time.AfterFunc(stallAfter, p.checkStall)
+		} else {
+			p.watchdog.Reset(stallAfter)
+		}
+	}
+}
+
+// withdraw takes j out of the queue (its client left or it waited too
+// long); false when a runner has taken it already.
+func (p *pythonSlots) withdraw(j *job) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiting.remove(j)
+}
+
+// markProgress records that a runner finished a request, and returns the
+// time it did (since p.epoch).
+func (p *pythonSlots) markProgress() time.Duration {
+	now := time.Since(p.epoch)
+	p.lastProgress.Store(int64(now))
+	return now
+}
+
+// checkStall is the watchdog: while requests wait, it gives the oldest a
+// runner of its own whenever the runners have finished nothing for
+// stallAfter (they are blocked in I/O or in a long request).
+func (p *pythonSlots) checkStall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.watchArmed = false
+	if p.waiting.len() == 0 {
+		return
+	}
+	idleFor := time.Since(p.epoch) - time.Duration(p.lastProgress.Load())
+	if idleFor >= stallAfter && len(p.idle) > 0 {
+		s := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		p.promote(p.waiting.pop(), s)
+		p.markProgress() // the next promotion waits another stallAfter
+	}
+	if p.waiting.len() > 0 {
+		p.watchArmed = true
+		p.watchdog.Reset(stallAfter)
+	}
+}
+
+// promote makes waiting request j a runner in slot s: its own handler
+// runs it. Call it with p.mu held.
+func (p *pythonSlots) promote(j *job, s *slot) {
+	j.promoted = s
+	j.wake <- struct{}{}
+}
+
+// helpAndLeave is called by a runner after its own response is out: it
+// serves, on this goroutine and OS thread, the requests waiting now (see
+// maxHelp), waking each one's handler to finish its response, then passes
+// its slot to the oldest request still waiting, or frees it.
+func (p *pythonSlots) helpAndLeave(s *slot, timed bool) {
+	p.mu.Lock()
+	deadline := time.Since(p.epoch) + helpBudget
+	for budget := min(p.waiting.len(), maxHelp); budget > 0; budget-- {
+		j := p.waiting.pop()
+		if j == nil { // other runners (or the watchdog) took the rest
+			break
+		}
+		p.mu.Unlock()
+		if timed {
+			j.queueWait = time.Since(j.enqueued)
+		}
+		p.run(s, j)
+		j.ranPython = true
+		now := p.markProgress()
+		j.wake <- struct{}{}
+		p.mu.Lock()
+		if now >= deadline {
+			break
+		}
+	}
+	p.leaveLocked(s)
+	p.mu.Unlock()
+}
+
+// leave gives up a runner's slot without serving anyone.
+func (p *pythonSlots) leave(s *slot) {
+	p.mu.Lock()
+	p.leaveLocked(s)
+	p.mu.Unlock()
+}
+
+func (p *pythonSlots) leaveLocked(s *slot) {
+	if j := p.waiting.pop(); j != nil {
+		p.promote(j, s)
+		return
+	}
+	p.idle = append(p.idle, s)
 }
 
 // run serves j in Python on the calling goroutine, in slot s.

@@ -183,6 +183,12 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	srv := front.server(newStaticHandler(cfg, static, h, access, logger), log.New(logWriter{logger}, "", 0))
 	conns := newConnTracker()
 	srv.ConnState = conns.hook
+	// Signals are caught before the first request is served: a SIGTERM
+	// that follows a served request must stop the server gracefully, not
+	// kill it with the default action (a test caught that race).
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP)
+	defer signal.Stop(signals)
 	serveErr := make(chan error, len(listeners))
 	for _, ln := range listeners {
 		go func(ln net.Listener) { serveErr <- front.serve(srv, ln) }(ln)
@@ -223,9 +229,6 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		}()
 	}
 
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP)
-	defer signal.Stop(signals)
 wait:
 	for {
 		select {

@@ -1,0 +1,205 @@
+package host
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+func queuedJob() *job { return &job{wake: make(chan struct{}, 1)} }
+
+func TestJobQueueOrderAndRemove(t *testing.T) {
+	var q jobQueue
+	a, b, c := queuedJob(), queuedJob(), queuedJob()
+	q.push(a)
+	q.push(b)
+	q.push(c)
+	if !q.remove(b) || q.remove(b) {
+		t.Fatal("remove(b) should succeed once")
+	}
+	if got := q.pop(); got != a {
+		t.Fatal("pop is not oldest first")
+	}
+	if got := q.pop(); got != c {
+		t.Fatal("pop after remove skipped or repeated a job")
+	}
+	if q.pop() != nil || q.len() != 0 {
+		t.Fatal("queue not empty")
+	}
+}
+
+// Under sustained load the queue never empties; its array must not grow
+// with the number of requests served.
+func TestJobQueueStaysBoundedWhenNeverEmpty(t *testing.T) {
+	var q jobQueue
+	for i := 0; i < 8; i++ {
+		q.push(queuedJob())
+	}
+	for i := 0; i < 100000; i++ {
+		q.push(queuedJob())
+		if q.pop() == nil {
+			t.Fatal("lost a job")
+		}
+	}
+	if q.len() != 8 || cap(q.items) > 256 {
+		t.Fatalf("len %d cap %d after 100000 push/pop pairs", q.len(), cap(q.items))
+	}
+}
+
+// waitWoken waits for j's token and says whether it was promoted.
+func waitWoken(t *testing.T, j *job, within time.Duration) *slot {
+	t.Helper()
+	select {
+	case <-j.wake:
+		return j.promoted
+	case <-time.After(within):
+		t.Fatalf("not woken within %s", within)
+		return nil
+	}
+}
+
+func TestSlotsRunAtOnceOnlyWhenNoneRuns(t *testing.T) {
+	p := newPythonSlots(2, false)
+	p.mu.Lock()
+	s := p.claim()
+	second := p.claim()
+	p.mu.Unlock()
+	if s == nil || second != nil {
+		t.Fatalf("claim with none running = %v, with one running = %v; want a slot, then nil", s, second)
+	}
+	p.leave(s)
+	if len(p.idle) != 2 {
+		t.Fatalf("%d idle slots after leave, want 2", len(p.idle))
+	}
+}
+
+// A runner that finishes nothing (blocked in I/O) must not hold up the
+// queue: the watchdog gives the oldest waiter a slot of its own, one at a
+// time, and never more slots than --threads.
+func TestSlotsWatchdogPromotesWhenRunnersStall(t *testing.T) {
+	p := newPythonSlots(2, false)
+	p.mu.Lock()
+	runner := p.claim()
+	a, b := queuedJob(), queuedJob()
+	p.enqueue(a)
+	p.enqueue(b)
+	p.mu.Unlock()
+
+	if s := waitWoken(t, a, 50*stallAfter); s == nil || s == runner {
+		t.Fatalf("oldest waiter promoted with slot %v, want the idle one", s)
+	}
+	select {
+	case <-b.wake:
+		t.Fatal("a third runner was made with --threads 2")
+	case <-time.After(5 * stallAfter):
+	}
+	// The runner leaves: its slot goes to the next waiter.
+	p.leave(runner)
+	if s := waitWoken(t, b, time.Second); s != runner {
+		t.Fatalf("waiter got slot %v from the leaving runner, want %v", s, runner)
+	}
+}
+
+// A runner that keeps finishing requests is not joined by a second one:
+// that one would only wait for the GIL.
+func TestSlotsNoPromotionWhileRunnersProgress(t *testing.T) {
+	p := newPythonSlots(4, false)
+	p.mu.Lock()
+	runner := p.claim()
+	j := queuedJob()
+	p.enqueue(j)
+	p.mu.Unlock()
+	deadline := time.Now().Add(10 * stallAfter)
+	for time.Now().Before(deadline) {
+		p.markProgress()
+		select {
+		case <-j.wake:
+			t.Fatal("promoted while the runner was making progress")
+		case <-time.After(stallAfter / 4):
+		}
+	}
+	if !p.withdraw(j) {
+		t.Fatal("withdraw of a waiting job failed")
+	}
+	p.leave(runner)
+}
+
+// The real handler and Python: many clients at once through few slots.
+// Every request is answered, and afterwards no slot is lost and nothing
+// waits.
+func TestDispatchManyClientsFewSlots(t *testing.T) {
+	h := benchHandler(t, 2)
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for c := 0; c < 16; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &benchWriter{header: http.Header{}}
+			for i := 0; i < 200; i++ {
+				w.reset()
+				h.ServeHTTP(w, benchRequest())
+				if w.status != 200 || w.n == 0 {
+					errs <- http.StatusText(w.status)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("a request got %q", e)
+	}
+	h.python.mu.Lock()
+	defer h.python.mu.Unlock()
+	if len(h.python.idle) != 2 || h.python.waiting.len() != 0 || h.queued.Load() != 0 {
+		t.Fatalf("after the load: %d idle slots (want 2), %d waiting, %d queued", len(h.python.idle), h.python.waiting.len(), h.queued.Load())
+	}
+}
+
+// A request that cannot get Python in time is answered 503 without losing
+// a slot; one whose client half-closed while it waited is still served.
+func TestDispatchQueueTimeoutAndHalfClosedClient(t *testing.T) {
+	h := benchHandler(t, 1)
+	h.queueTimeout = 50 * time.Millisecond
+	h.python.mu.Lock()
+	busy := h.python.claim() // a request that runs (and blocks) for now
+	h.python.mu.Unlock()
+
+	w := &benchWriter{header: http.Header{}}
+	h.ServeHTTP(w, benchRequest())
+	if w.status != http.StatusServiceUnavailable {
+		t.Fatalf("with the only slot stuck: %d, want 503", w.status)
+	}
+
+	// net/http cancels the context when the client half-closes.
+	r := benchRequest()
+	ctx, cancel := context.WithCancel(r.Context())
+	r = r.WithContext(ctx)
+	w.reset()
+	h.queueTimeout = time.Minute
+	done := make(chan struct{})
+	go func() {
+		h.ServeHTTP(w, r)
+		close(done)
+	}()
+	time.Sleep(10 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("a request was dropped when its client half-closed")
+	case <-time.After(20 * time.Millisecond):
+	}
+	h.python.leave(busy)
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("the waiting request was not served when the slot came free")
+	}
+	if w.status != 200 || len(h.python.idle) != 1 || h.queued.Load() != 0 {
+		t.Fatalf("after: status %d, %d idle slots, %d queued", w.status, len(h.python.idle), h.queued.Load())
+	}
+}
