@@ -57,12 +57,16 @@ var jobPool = sync.Pool{New: func() any { return new(job) }}
 // interpreter's caches are cold. On 16 cores that doubled the CPU cost of
 // a Flask request (docs/bench/budget.md). So a request runs at once only
 // when no other runs Python; otherwise it waits in the queue (parked in
-// Go, not on the GIL), and the handler that is already running Python
-// serves the queued requests on its own, warm, thread once its own
-// response is out (helpAndLeave). A request that blocks in Python (I/O,
-// time.sleep) must not stall the rest, so when no runner has finished a
-// request for stallAfter, a watchdog promotes the oldest waiter to a
-// runner of its own, up to --threads runners.
+// Go, not on the GIL). The handler that is running Python serves the
+// queued requests on its own, warm, thread once its own response is out
+// (helpAndLeave); if requests still wait after a short budget, it hands
+// its slot to a drainer goroutine, which runs Python back to back on one
+// OS thread until the queue is empty, so under sustained load Python
+// stays on one thread, as in granian, and the handlers do the HTTP work
+// on the other cores. A request that blocks in Python (I/O, time.sleep)
+// must not stall the rest, so when no runner has finished a request for
+// stallAfter, a watchdog promotes the oldest waiter to a runner of its
+// own, up to --threads runners.
 type pythonSlots struct {
 	mu      sync.Mutex
 	idle    []*slot  // slots no runner holds
@@ -84,10 +88,11 @@ type pythonSlots struct {
 // not joined by a second one that would only wait for its GIL.
 const stallAfter = 2 * time.Millisecond
 
-// A runner serves queued requests for at most maxHelp of them or
-// helpBudget, whichever comes first, and then hands its slot on, so that
-// its own connection's next request is not kept waiting behind a long
-// queue (measured: with 10 ms requests and no time bound, p99 doubled).
+// A connection's handler serves queued requests for at most maxHelp of
+// them or helpBudget, whichever comes first, and then hands its slot to a
+// drainer, so that its own connection's next request is not kept waiting
+// behind a long queue (measured: with 10 ms requests and no time bound,
+// p99 doubled).
 const (
 	maxHelp    = 64
 	helpBudget = time.Millisecond
@@ -189,15 +194,44 @@ func (p *pythonSlots) promote(j *job, s *slot) {
 
 // helpAndLeave is called by a runner after its own response is out: it
 // serves, on this goroutine and OS thread, the requests waiting now (see
-// maxHelp), waking each one's handler to finish its response, then passes
-// its slot to the oldest request still waiting, or frees it.
+// maxHelp), waking each one's handler to finish its response. If requests
+// still wait after that, the slot goes to a drainer goroutine; otherwise
+// it is freed.
 func (p *pythonSlots) helpAndLeave(s *slot, timed bool) {
 	p.mu.Lock()
+	p.serveWaiting(s, timed, true)
+	if p.waiting.len() > 0 {
+		p.mu.Unlock()
+		go p.drain(s, timed)
+		return
+	}
+	p.idle = append(p.idle, s)
+	p.mu.Unlock()
+}
+
+// drain serves the queue on one locked OS thread until it is empty, then
+// frees the slot. It is a goroutine of its own, not a connection's
+// handler, so no client waits while it works; under sustained load it
+// runs Python back to back on one thread, the shape that keeps the
+// interpreter's caches warm (docs/bench/budget.md).
+func (p *pythonSlots) drain(s *slot, timed bool) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p.mu.Lock()
+	p.serveWaiting(s, timed, false)
+	p.leaveLocked(s)
+	p.mu.Unlock()
+}
+
+// serveWaiting runs waiting requests in slot s until none waits or, when
+// budgeted, maxHelp or helpBudget is spent. Call it with p.mu held; it
+// returns with p.mu held.
+func (p *pythonSlots) serveWaiting(s *slot, timed, budgeted bool) {
 	deadline := time.Since(p.epoch) + helpBudget
-	for budget := min(p.waiting.len(), maxHelp); budget > 0; budget-- {
+	for n := 0; !budgeted || n < maxHelp; n++ {
 		j := p.waiting.pop()
-		if j == nil { // other runners (or the watchdog) took the rest
-			break
+		if j == nil {
+			return
 		}
 		p.mu.Unlock()
 		if timed {
@@ -208,12 +242,10 @@ func (p *pythonSlots) helpAndLeave(s *slot, timed bool) {
 		now := p.markProgress()
 		j.wake <- struct{}{}
 		p.mu.Lock()
-		if now >= deadline {
-			break
+		if budgeted && now >= deadline {
+			return
 		}
 	}
-	p.leaveLocked(s)
-	p.mu.Unlock()
 }
 
 // leave gives up a runner's slot without serving anyone.
