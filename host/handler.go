@@ -248,7 +248,10 @@ func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
 // whose end net/http still has to write (chunked, or of unknown length)
 // is not held back: the slot is passed on at once.
 func (h *handler) serveWaiting(j *job, s *slot) {
-	if !j.x.complete() {
+	if h.queued.Load() == 0 || !j.x.complete() {
+		// Nobody waits (the usual case at low load; one that queues
+		// from now on is promoted by leave), or the response is not
+		// ours to push out early.
 		h.python.leave(s)
 		return
 	}
