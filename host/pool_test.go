@@ -3,9 +3,12 @@ package host
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func queuedJob() *job { return &job{wake: make(chan struct{}, 1)} }
@@ -102,28 +105,33 @@ func TestSlotsWatchdogPromotesWhenRunnersStall(t *testing.T) {
 	}
 }
 
-// A runner that keeps finishing requests is not joined by a second one:
-// that one would only wait for the GIL.
-func TestSlotsNoPromotionWhileRunnersProgress(t *testing.T) {
+// A runner that keeps finishing requests is not joined by a second one
+// (that one would only wait for the GIL); one that has finished nothing
+// for stallAfter is. checkStall is called by hand here, so that the
+// machine's load cannot delay a progress mark past stallAfter.
+func TestSlotsPromotionFollowsProgress(t *testing.T) {
 	p := newPythonSlots(4, false)
 	p.mu.Lock()
 	runner := p.claim()
+	p.watchArmed = true                               // keep the real timer out of this test:
+	p.watchdog = time.AfterFunc(time.Hour, func() {}) // re-arming it does nothing
 	j := queuedJob()
 	p.enqueue(j)
 	p.mu.Unlock()
-	deadline := time.Now().Add(10 * stallAfter)
-	for time.Now().Before(deadline) {
-		p.markProgress()
-		select {
-		case <-j.wake:
-			t.Fatal("promoted while the runner was making progress")
-		case <-time.After(stallAfter / 4):
-		}
+
+	p.markProgress()
+	p.checkStall()
+	select {
+	case <-j.wake:
+		t.Fatal("promoted right after the runner finished a request")
+	default:
 	}
-	if !p.withdraw(j) {
-		t.Fatal("withdraw of a waiting job failed")
+	p.lastProgress.Store(int64(time.Since(p.epoch) - stallAfter))
+	p.checkStall()
+	if s := waitWoken(t, j, time.Second); s == nil || s == runner {
+		t.Fatalf("after stallAfter without progress: promoted with %v", s)
 	}
-	p.leave(runner)
+	p.watchdog.Stop()
 }
 
 // The real handler and Python: many clients at once through few slots.
@@ -201,5 +209,54 @@ func TestDispatchQueueTimeoutAndHalfClosedClient(t *testing.T) {
 	}
 	if w.status != 200 || len(h.python.idle) != 1 || h.queued.Load() != 0 {
 		t.Fatalf("after: status %d, %d idle slots, %d queued", w.status, len(h.python.idle), h.queued.Load())
+	}
+}
+
+// runningOn marks s as running a request on a fresh locked OS thread that
+// spins or sleeps until stop closes.
+func runningOn(t *testing.T, s *slot, spin bool, stop chan struct{}) {
+	t.Helper()
+	ready := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		s.running.Store(int32(unix.Gettid()))
+		close(ready)
+		for {
+			select {
+			case <-stop:
+				s.running.Store(0)
+				return
+			default:
+			}
+			if !spin {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}()
+	<-ready
+}
+
+// The watchdog tells a thread blocked in I/O (promote a waiter) from one
+// busy on a CPU (do not: the waiter would only wait for the GIL).
+func TestSlotsRunnersBlockedReadsThreadCPU(t *testing.T) {
+	look := func(p *pythonSlots) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.runnersBlocked(time.Since(p.epoch))
+	}
+	for _, spin := range []bool{false, true} {
+		p := newPythonSlots(2, false)
+		if look(p) {
+			t.Fatal("blocked with nothing running")
+		}
+		stop := make(chan struct{})
+		runningOn(t, p.all[0], spin, stop)
+		look(p) // the first look only records
+		time.Sleep(20 * time.Millisecond)
+		if got := look(p); got == spin {
+			t.Errorf("spinning=%v: runnersBlocked = %v", spin, got)
+		}
+		close(stop)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Exchange is the HTTP side of one request, as the bridge sees it. Its
@@ -73,7 +75,12 @@ type Thread struct {
 	exchange    Exchange
 	headersSent bool
 	seq         uint64 // number of the request Serve runs, for Interrupt
+	tid         int    // the OS thread's id (gettid), for its CPU clock
 }
+
+// OSThreadID is the id of the OS thread this Python thread lives on; its
+// CPU clock tells whether the thread is running or blocked.
+func (t *Thread) OSThreadID() int { return t.tid }
 
 // NextRequest is the number the next Serve call will give its request.
 func (t *Thread) NextRequest() uint64 { return t.seq + 1 }
@@ -100,7 +107,7 @@ func CurrentThread() (*Thread, error) {
 
 // NewThread makes a Python thread on the calling (locked) OS thread.
 func NewThread() (*Thread, error) {
-	t := &Thread{}
+	t := &Thread{tid: unix.Gettid()}
 	t.handle = cgo.NewHandle(t)
 	t.c = C.gw_thread_new(C.uintptr_t(t.handle))
 	if t.c == nil {

@@ -434,6 +434,42 @@ func TestSlowRequestsDoNotBlockOthers(t *testing.T) {
 		}
 		<-done
 	})
+	t.Run("short I/O waits overlap", func(t *testing.T) {
+		// 128 requests that each wait 1 ms with the GIL released (a
+		// database query), first from one client, then from 16. With 4
+		// threads the 16 clients must finish in well under the one
+		// client's time. Requests queue behind a running one, and 1 ms
+		// is under the watchdog's 2 ms no-progress rule, so this checks
+		// that a runner blocked in I/O gets company at once (the
+		// watchdog reads its thread's CPU clock); without that the two
+		// times are equal.
+		timed := func(clients int) time.Duration {
+			start := time.Now()
+			var wg sync.WaitGroup
+			for c := 0; c < clients; c++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 128/clients; i++ {
+						resp, err := http.Get(s.url + "/sleep?s=0.001")
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				}()
+			}
+			wg.Wait()
+			return time.Since(start)
+		}
+		one, sixteen := timed(1), timed(16)
+		t.Logf("128 requests of 1 ms I/O: %s from 1 client, %s from 16", one, sixteen)
+		if sixteen > one*6/10 {
+			t.Fatalf("16 clients took %s, one client %s: short I/O waits did not overlap", sixteen, one)
+		}
+	})
 	t.Run("a client that does not read", func(t *testing.T) {
 		// 64 MiB streamed to a client that never reads: its Python thread
 		// waits on the socket with the GIL released.
