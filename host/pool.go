@@ -64,9 +64,10 @@ var jobPool = sync.Pool{New: func() any { return new(job) }}
 // OS thread until the queue is empty, so under sustained load Python
 // stays on one thread, as in granian, and the handlers do the HTTP work
 // on the other cores. A request that blocks in Python (I/O, time.sleep)
-// must not stall the rest, so when no runner has finished a request for
-// stallAfter, a watchdog promotes the oldest waiter to a runner of its
-// own, up to --threads runners.
+// must not stall the rest, so a watchdog promotes the oldest waiter to a
+// runner of its own, up to --threads runners, when the threads running
+// Python are off the CPU (probeEvery) or have finished nothing for
+// stallAfter.
 type pythonSlots struct {
 	mu      sync.Mutex
 	idle    []*slot  // slots no runner holds
@@ -82,18 +83,19 @@ type pythonSlots struct {
 
 // stallAfter is how long the running requests may go without finishing
 // one before a waiting request gets a runner (and an OS thread) of its
-// own. It is well under CPython's 5 ms GIL switch interval, so a request
-// blocked in I/O delays the queue by about this much, and well over the
-// Python time of a typical request (Flask: ~0.1 ms), so a busy runner is
-// not joined by a second one that would only wait for its GIL.
+// own even though they are busy on a CPU: a long request then shares the
+// GIL with the queue. It is under CPython's 5 ms GIL switch interval and
+// well over the Python time of a typical request (Flask: ~0.1 ms), so a
+// busy runner is not joined by a second one that would only wait for its
+// GIL.
 const stallAfter = 2 * time.Millisecond
 
 // While requests wait, the watchdog looks every probeEvery at the threads
-// running Python. If each used less than a quarter of that time on a CPU
-// (a half misfired on a busy 2-core machine, where a running thread gets
-// about half a core), they
-// are blocked (I/O with the GIL released: a database query, a socket),
-// and the oldest waiter gets a runner of its own at once. Without this,
+// running Python. If each used less than a quarter of that time on a CPU,
+// they are blocked (I/O with the GIL released: a database query, a
+// socket), and the oldest waiter gets a runner of its own at once. (A
+// half misfired on a busy 2-core machine, where a running thread gets
+// about half a core.) Without this,
 // an app whose requests each wait 1 ms on I/O ran them one at a time:
 // 852 req/s against 3,483 with four threads (testdata errors /sleep).
 const probeEvery = 500 * time.Microsecond
@@ -207,9 +209,8 @@ func (p *pythonSlots) checkStall() {
 
 // runnersBlocked says whether at least one request runs Python and every
 // one that does used under a quarter of the time since the last look on a
-// CPU.
-// A request seen for the first time counts as running. Call it with p.mu
-// held.
+// CPU. A request seen for the first time counts as running. Call it with
+// p.mu held.
 func (p *pythonSlots) runnersBlocked(now time.Duration) bool {
 	seen, blocked := 0, true
 	for _, s := range p.all {
@@ -246,7 +247,7 @@ func (p *pythonSlots) promote(j *job, s *slot) {
 // it is freed.
 func (p *pythonSlots) helpAndLeave(s *slot, timed bool) {
 	p.mu.Lock()
-	p.serveWaiting(s, timed, true)
+	p.runQueued(s, timed, true)
 	if p.waiting.len() > 0 {
 		p.mu.Unlock()
 		go p.drain(s, timed)
@@ -265,15 +266,15 @@ func (p *pythonSlots) drain(s *slot, timed bool) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	p.mu.Lock()
-	p.serveWaiting(s, timed, false)
+	p.runQueued(s, timed, false)
 	p.leaveLocked(s)
 	p.mu.Unlock()
 }
 
-// serveWaiting runs waiting requests in slot s until none waits or, when
+// runQueued runs waiting requests in slot s until none waits or, when
 // budgeted, maxHelp or helpBudget is spent. Call it with p.mu held; it
 // returns with p.mu held.
-func (p *pythonSlots) serveWaiting(s *slot, timed, budgeted bool) {
+func (p *pythonSlots) runQueued(s *slot, timed, budgeted bool) {
 	deadline := time.Since(p.epoch) + helpBudget
 	for n := 0; !budgeted || n < maxHelp; n++ {
 		j := p.waiting.pop()
