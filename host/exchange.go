@@ -231,11 +231,12 @@ func (x *exchange) finish() {
 }
 
 // complete says whether the app's response is whole and delimited, so
-// that flushing it now sends all of it and net/http has nothing left to
-// add when the handler returns (a runner flushes before it serves the
-// queue: pythonSlots). A response of unknown length is not: net/http
-// would choose chunked encoding at the flush, and sends the last chunk
-// only on return.
+// that on HTTP/1.x flushing it now sends all of it and net/http has
+// nothing left to add when the handler returns (a runner flushes before
+// it serves the queue: pythonSlots). A response of unknown length is
+// not: net/http would choose chunked encoding at the flush, and sends the
+// last chunk only on return. (HTTP/2 always ends the stream on return;
+// the caller checks the protocol.)
 func (x *exchange) complete() bool {
 	if !x.headerWritten {
 		return false

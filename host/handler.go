@@ -248,10 +248,12 @@ func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
 // whose end net/http still has to write (chunked, or of unknown length)
 // is not held back: the slot is passed on at once.
 func (h *handler) serveWaiting(j *job, s *slot) {
-	if h.queued.Load() == 0 || !j.x.complete() {
+	if h.queued.Load() == 0 || j.x.r.ProtoMajor != 1 || !j.x.complete() {
 		// Nobody waits (the usual case at low load; one that queues
-		// from now on is promoted by leave), or the response is not
-		// ours to push out early.
+		// from now on is promoted by leave), or the response cannot
+		// be completed early: HTTP/2 ends a stream only when the
+		// handler returns, and a response of unknown length needs
+		// net/http's last chunk.
 		h.python.leave(s)
 		return
 	}

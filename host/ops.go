@@ -110,16 +110,22 @@ type promLog struct{ l *Logger }
 
 func (p promLog) Println(v ...any) { p.l.Errorf("metrics: %s", fmt.Sprint(v...)) }
 
-// slotFreeWithin says whether a Python slot is free now or frees within d
-// (checked every millisecond: readiness probes are rare).
+// slotFreeWithin says whether Python can take a request: a slot is idle
+// now or within d, or a runner finished a request within d (the queue
+// moves; a busy slot is handed from request to request without ever
+// being idle). Checked every millisecond: readiness probes are rare.
 func (p *pythonSlots) slotFreeWithin(d time.Duration) bool {
 	deadline := time.Now().Add(d)
+	since := p.lastProgress.Load()
 	for {
 		p.mu.Lock()
 		free := len(p.idle) > 0
 		p.mu.Unlock()
-		if free || !time.Now().Before(deadline) {
-			return free
+		if free || p.lastProgress.Load() != since {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -157,6 +157,12 @@ func (p *pythonSlots) enqueue(j *job) {
 	p.waiting.push(j)
 	if !p.watchArmed {
 		p.watchArmed = true
+		// The watchdog's clocks start now: nobody waited before, and
+		// samples from an earlier busy spell are stale.
+		p.markProgress()
+		for _, s := range p.all {
+			s.probeTID = 0
+		}
 		if p.watchdog == nil {
 			p.watchdog = time.AfterFunc(probeEvery, p.checkStall)
 		} else {
@@ -193,9 +199,8 @@ func (p *pythonSlots) checkStall() {
 		return
 	}
 	now := time.Since(p.epoch)
-	blocked := p.runnersBlocked(now)
 	idleFor := now - time.Duration(p.lastProgress.Load())
-	if (blocked || idleFor >= stallAfter) && len(p.idle) > 0 {
+	if len(p.idle) > 0 && (idleFor >= stallAfter || p.runnersBlocked(now)) {
 		s := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
 		p.promote(p.waiting.pop(), s)
@@ -306,6 +311,7 @@ func (p *pythonSlots) leave(s *slot) {
 func (p *pythonSlots) leaveLocked(s *slot) {
 	if j := p.waiting.pop(); j != nil {
 		p.promote(j, s)
+		p.markProgress() // the promoted runner starts its clock
 		return
 	}
 	p.idle = append(p.idle, s)

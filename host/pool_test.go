@@ -107,17 +107,28 @@ func TestSlotsWatchdogPromotesWhenRunnersStall(t *testing.T) {
 
 // A runner that keeps finishing requests is not joined by a second one
 // (that one would only wait for the GIL); one that has finished nothing
-// for stallAfter is. checkStall is called by hand here, so that the
-// machine's load cannot delay a progress mark past stallAfter.
+// for stallAfter is. The clock starts when the first request queues, not
+// at the last request of an earlier busy spell. checkStall is called by
+// hand here, so that the machine's load cannot delay a progress mark past
+// stallAfter.
 func TestSlotsPromotionFollowsProgress(t *testing.T) {
 	p := newPythonSlots(4, false)
+	p.watchdog = time.AfterFunc(time.Hour, func() {}) // the real timer stays out: re-arming it does nothing
+	p.watchdog.Stop()
+	defer p.watchdog.Stop()
+	time.Sleep(3 * stallAfter) // an idle server: nothing has finished for a while
+
 	p.mu.Lock()
 	runner := p.claim()
-	p.watchArmed = true                               // keep the real timer out of this test:
-	p.watchdog = time.AfterFunc(time.Hour, func() {}) // re-arming it does nothing
 	j := queuedJob()
 	p.enqueue(j)
 	p.mu.Unlock()
+	p.checkStall()
+	select {
+	case <-j.wake:
+		t.Fatal("promoted at once after an idle spell: the no-progress clock did not start with the queue")
+	default:
+	}
 
 	p.markProgress()
 	p.checkStall()
@@ -131,7 +142,30 @@ func TestSlotsPromotionFollowsProgress(t *testing.T) {
 	if s := waitWoken(t, j, time.Second); s == nil || s == runner {
 		t.Fatalf("after stallAfter without progress: promoted with %v", s)
 	}
-	p.watchdog.Stop()
+}
+
+// Readiness: a slot held from request to request (a drainer) never goes
+// idle, yet the server is ready while requests finish; it is not when
+// none finishes.
+func TestSlotsFreeWithinCountsFinishedRequests(t *testing.T) {
+	p := newPythonSlots(1, false)
+	if !p.slotFreeWithin(0) {
+		t.Fatal("an idle slot is not free")
+	}
+	p.mu.Lock()
+	s := p.claim()
+	p.mu.Unlock()
+	if p.slotFreeWithin(5 * time.Millisecond) {
+		t.Fatal("free while the only runner finishes nothing")
+	}
+	go func() {
+		time.Sleep(2 * time.Millisecond)
+		p.markProgress()
+	}()
+	if !p.slotFreeWithin(time.Second) {
+		t.Fatal("not free although a request finished")
+	}
+	p.leave(s)
 }
 
 // The real handler and Python: many clients at once through few slots.
