@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -318,9 +319,25 @@ func (p *pythonSlots) leaveLocked(s *slot) {
 }
 
 // run serves j in Python on the calling goroutine, in slot s.
+//
+// A Go panic while serving (a bug in gowsgi, not in the app: the app's
+// exceptions are Python's) becomes a failed outcome, answered 500 and
+// logged, so that the slot is never lost and a helper or drainer serving
+// someone else's request neither hangs that request nor kills the process.
 func (p *pythonSlots) run(s *slot, j *job) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer func() {
+		if r := recover(); r != nil {
+			j.outcome = pybridge.Outcome{Failed: true, Err: fmt.Errorf("gowsgi internal error while serving the request: %v", r)}
+			s.running.Store(0)
+			if p.track {
+				s.mu.Lock()
+				s.busy, s.thread = false, nil
+				s.mu.Unlock()
+			}
+		}
+	}()
 	t, err := pybridge.CurrentThread()
 	if err != nil {
 		j.outcome = pybridge.Outcome{Failed: true, Err: err}

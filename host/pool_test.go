@@ -294,3 +294,34 @@ func TestSlotsRunnersBlockedReadsThreadCPU(t *testing.T) {
 		close(stop)
 	}
 }
+
+// panicOnceWriter panics the first time the bridge asks for its headers,
+// standing in for a bug on the Go side of a request.
+type panicOnceWriter struct {
+	benchWriter
+	panicked bool
+}
+
+func (w *panicOnceWriter) Header() http.Header {
+	if !w.panicked {
+		w.panicked = true
+		panic("test: a bug while writing the head")
+	}
+	return w.benchWriter.Header()
+}
+
+// A Go panic inside a request's Python call is answered 500, and its slot
+// is not lost: the next request is served.
+func TestDispatchPanicKeepsTheSlot(t *testing.T) {
+	h := benchHandler(t, 1)
+	w := &panicOnceWriter{benchWriter: benchWriter{header: http.Header{}}}
+	h.ServeHTTP(w, benchRequest())
+	if !w.panicked || w.status != http.StatusInternalServerError {
+		t.Fatalf("panicked %v, status %d; want a recovered panic and 500", w.panicked, w.status)
+	}
+	ok := &benchWriter{header: http.Header{}}
+	h.ServeHTTP(ok, benchRequest())
+	if ok.status != 200 || len(h.python.idle) != 1 {
+		t.Fatalf("after the panic: status %d, %d idle slots", ok.status, len(h.python.idle))
+	}
+}
