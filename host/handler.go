@@ -93,15 +93,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.finish(j, w, r)
 		return
 	}
+	finished := false
 	defer func() {
-		if runner != nil { // finish panicked (a cut response): no helping
+		if !finished { // finish panicked (a cut response): no helping
 			h.python.leave(runner)
 		}
 	}()
 	h.finish(j, w, r)
-	s := runner
-	runner = nil
-	h.serveWaiting(j, s)
+	finished = true
+	h.serveWaiting(j, runner)
 }
 
 // begin readies a pooled job for request r: its exchange, its request id
