@@ -39,15 +39,18 @@ type Config struct {
 	PidFile           string
 
 	// The network front (issue: bind forms, TLS, limits, timeouts, proxies).
-	Umask                 os.FileMode // unix socket mode is 0777 &^ Umask
-	Backlog               int
-	TLS                   TLSConfig
-	HTTP                  string // "1", "2" or "auto": which protocols TLS offers by ALPN
-	H2C                   bool   // cleartext HTTP/2 with prior knowledge
-	LimitRequestLine      int    // bytes of method + URI + protocol (0 = unlimited); 414
-	LimitRequestFields    int    // header count (0 = unlimited); 431
-	LimitRequestFieldSize int    // bytes of one header line (0 = unlimited); 431
-	LimitRequestBody      int64  // body bytes (0 = unlimited); 413
+	Umask   os.FileMode // unix socket mode is 0777 &^ Umask
+	Backlog int
+	TLS     TLSConfig
+	HTTP    string // "1", "2" or "auto": which protocols TLS offers by ALPN
+	H2C     bool   // cleartext HTTP/2 with prior knowledge
+	// NetHTTPOnly serves plain HTTP/1.1 with net/http too, not with the
+	// fast request loop (http1_front.go); for comparison and as a way out.
+	NetHTTPOnly           bool
+	LimitRequestLine      int   // bytes of method + URI + protocol (0 = unlimited); 414
+	LimitRequestFields    int   // header count (0 = unlimited); 431
+	LimitRequestFieldSize int   // bytes of one header line (0 = unlimited); 431
+	LimitRequestBody      int64 // body bytes (0 = unlimited); 413
 	KeepAlive             time.Duration
 	HeaderTimeout         time.Duration // whole request head (slowloris)
 	BodyTimeout           time.Duration // longest wait for the next body bytes; 408

@@ -62,17 +62,25 @@ func (t *connTracker) waitIdle(ctx context.Context) {
 	}
 }
 
-// drain stops srv without dropping a request it has accepted: no new
-// connections, no more keep-alive, every fresh connection's request
-// answered, then Shutdown (which waits for requests in progress and
-// closes idle connections).
-func drain(ctx context.Context, srv *http.Server, listeners []net.Listener, t *connTracker) error {
+// drain stops srv, and fast when not nil, without dropping a request
+// either has accepted: no new connections, no more keep-alive, every
+// fresh connection's request answered, then Shutdown (which waits for
+// requests in progress and closes idle connections).
+func drain(ctx context.Context, srv *http.Server, fast *http1Front, listeners []net.Listener, t *connTracker) error {
 	closeAll(listeners)
 	srv.SetKeepAlivesEnabled(false)
+	if fast != nil {
+		fast.closing.Store(true) // its responses say Connection: close from now on
+	}
 	t.waitIdle(ctx)
 	err := srv.Shutdown(ctx)
 	if errors.Is(err, net.ErrClosed) {
-		return nil // Shutdown closing the listeners we closed above
+		err = nil // Shutdown closing the listeners we closed above
+	}
+	if fast != nil {
+		if ferr := fast.shutdown(ctx); err == nil {
+			err = ferr
+		}
 	}
 	return err
 }

@@ -76,7 +76,7 @@ func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Liste
 	defer cancel()
 	// As in serve: Shutdown alone would drop a request on a connection
 	// accepted just before it (the client sees EOF).
-	if err := drain(ctx, srv, listeners, conns); err != nil {
+	if err := drain(ctx, srv, nil, listeners, conns); err != nil {
 		_ = srv.Close()
 	}
 	return nil

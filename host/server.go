@@ -190,8 +190,19 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(signals)
 	serveErr := make(chan error, len(listeners))
+	var fast *http1Front // plain HTTP/1.1's own request loop, when on
+	if front.tls == nil && !cfg.NetHTTPOnly && len(listeners) > 0 {
+		fast = newHTTP1Front(srv, conns, logger, listeners[0].Addr())
+		go func() { _ = srv.Serve(fast.handoff) }() // what the fast path leaves
+	}
 	for _, ln := range listeners {
-		go func(ln net.Listener) { serveErr <- front.serve(srv, ln) }(ln)
+		go func(ln net.Listener) {
+			if fast != nil {
+				serveErr <- fast.serve(ln)
+				return
+			}
+			serveErr <- front.serve(srv, ln)
+		}(ln)
 	}
 	if w != nil {
 		logger.Infof("Booting worker with pid: %d", os.Getpid())
@@ -255,6 +266,7 @@ wait:
 				// Fast stop: the master wants this worker gone now.
 				logger.Infof("Handling signal: %s; stopping now", sig)
 				_ = srv.Close()
+				fast.close()
 				return nil
 			}
 			logger.Infof("Handling signal: %s; finishing in-flight requests (up to %s)", sig, cfg.GracefulTimeout)
@@ -286,11 +298,12 @@ wait:
 			}
 		}
 	}()
-	if err := drain(ctx, srv, listeners, conns); err != nil {
+	if err := drain(ctx, srv, fast, listeners, conns); err != nil {
 		// Requests still running in Python cannot be interrupted safely;
 		// close their connections and exit without finalising Python.
 		logger.Warningf("graceful shutdown: %v; closing the remaining connections", err)
 		_ = srv.Close()
+		fast.close()
 		return nil
 	}
 	done := make(chan error, 1)

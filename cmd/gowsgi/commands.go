@@ -121,6 +121,7 @@ Flags win over the environment, which wins over the file.`,
 	f.StringVar(&cfg.TLS.MinVersion, "ssl-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
 	f.StringVar(&cfg.HTTP, "http", cfg.HTTP, "protocols over TLS: 1 (HTTP/1.1 only), 2 or auto (both, by ALPN)")
 	f.BoolVar(&cfg.H2C, "h2c", false, "also accept cleartext HTTP/2 with prior knowledge (for proxies that speak it)")
+	f.BoolVar(&cfg.NetHTTPOnly, "net-http-only", false, "serve plain HTTP/1.1 with Go's net/http as well, instead of gowsgi's faster request loop")
 	f.IntVar(&cfg.LimitRequestLine, "limit-request-line", cfg.LimitRequestLine, "longest request line in bytes, else 414 (0 = unlimited)")
 	f.IntVar(&cfg.LimitRequestFields, "limit-request-fields", cfg.LimitRequestFields, "most request headers, else 431 (0 = unlimited)")
 	f.IntVar(&cfg.LimitRequestFieldSize, "limit-request-field-size", cfg.LimitRequestFieldSize, "longest request header line in bytes, else 431 (0 = unlimited)")

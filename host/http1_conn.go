@@ -1,0 +1,325 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+)
+
+// http1Conn is one plain HTTP/1.1 connection on the fast path: requests
+// are parsed from its read buffer into one reused *http.Request and
+// answered through one reused http1Response, so a keep-alive request
+// costs a handful of allocations where net/http spends about twenty.
+// The first request it cannot take as it is goes, with the connection,
+// to net/http (handOff).
+type http1Conn struct {
+	front *http1Front
+	rwc   net.Conn
+
+	in   []byte // read buffer; the unread bytes are in[r:w]
+	r, w int
+	// scanned is how far in[r:w] was searched for the head's end.
+	scanned int
+
+	out  []byte // response bytes not yet written
+	keys []string
+	vals []string
+
+	req  *http.Request
+	url  url.URL
+	resp http1Response
+	body http1Body
+
+	date    []byte
+	dateSec int64
+
+	// skipCRLF: up to this many CR or LF bytes before the next request
+	// are dropped; net/http allows them after a POST (clients that end
+	// the body with an extra CRLF).
+	skipCRLF int
+
+	writeDeadlineSet bool
+	// idle: waiting for another request with nothing buffered; shutdown
+	// may then end the connection (see http1Front.shutdown).
+	idle atomic.Bool
+}
+
+const (
+	http1ReadBuffer  = 4 << 10  // as net/http's bufio.Reader
+	http1WriteBuffer = 4 << 10  // grows to http1MaxCoalesce on demand
+	http1MaxCoalesce = 32 << 10 // bodies up to this join the head in one write
+	http1MaxHead     = 16 << 10 // larger heads go to net/http
+)
+
+func newHTTP1Conn(f *http1Front, rwc net.Conn) *http1Conn {
+	c := &http1Conn{
+		front: f,
+		rwc:   rwc,
+		in:    make([]byte, http1ReadBuffer),
+		out:   make([]byte, 0, http1WriteBuffer),
+	}
+	ctx := context.WithValue(f.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
+	c.req = (&http.Request{Header: http.Header{}, RemoteAddr: rwc.RemoteAddr().String()}).WithContext(ctx)
+	c.resp.header = http.Header{}
+	c.body.c = c
+	return c
+}
+
+// serve answers requests until the connection ends or is handed off.
+func (c *http1Conn) serve() {
+	f := c.front
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			_ = c.rwc.Close()
+			f.conns.hook(c.rwc, http.StateClosed)
+		}
+		f.forget(c)
+	}()
+	for first := true; ; first = false {
+		end, ok := c.readHead(first)
+		if !ok {
+			return
+		}
+		if end < 0 || !c.parse(end) {
+			handedOff = true
+			c.handOff()
+			return
+		}
+		f.conns.hook(c.rwc, http.StateActive)
+		if !c.serveRequest() || f.closing.Load() {
+			return
+		}
+		f.conns.hook(c.rwc, http.StateIdle)
+	}
+}
+
+// readHead reads until in[r:] holds a whole request head and returns the
+// index just past it. end < 0 means the head does not fit in
+// http1MaxHead (net/http then takes the connection and answers 431 when
+// it passes --limit-request-field_size's bound); ok is false when the
+// connection ended or timed out before a request came.
+func (c *http1Conn) readHead(first bool) (end int, ok bool) {
+	f := c.front
+	if c.r == c.w {
+		c.r, c.w, c.scanned = 0, 0, 0
+		wait := f.idleTimeout
+		if first || wait <= 0 {
+			wait = f.headerTimeout
+		}
+		if wait > 0 {
+			_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
+		}
+		if !first {
+			c.idle.Store(true)
+			if f.closing.Load() {
+				return 0, false
+			}
+		}
+	}
+	headStart := time.Time{}
+	for {
+		for c.skipCRLF > 0 && c.r < c.w && (c.in[c.r] == '\r' || c.in[c.r] == '\n') {
+			c.r++
+			c.skipCRLF--
+		}
+		if c.r < c.w {
+			c.skipCRLF = 0
+		}
+		if i := bytes.Index(c.in[c.r+c.scanned:c.w], []byte("\r\n\r\n")); i >= 0 {
+			end = c.r + c.scanned + i + 4
+			c.scanned = 0
+			c.idle.Store(false)
+			if f.headerTimeout > 0 || f.idleTimeout > 0 {
+				_ = c.rwc.SetReadDeadline(time.Time{}) // body reads set their own
+			}
+			return end, true
+		}
+		c.scanned = max(c.w-c.r-3, 0)
+		if c.w == len(c.in) {
+			if c.r > 0 { // make room: move the partial head to the front
+				n := copy(c.in, c.in[c.r:c.w])
+				c.r, c.w = 0, n
+			} else if len(c.in) < http1MaxHead {
+				c.in = append(c.in, make([]byte, http1MaxHead-len(c.in))...)
+			} else {
+				c.idle.Store(false)
+				return -1, true
+			}
+		}
+		n, err := c.rwc.Read(c.in[c.w:])
+		c.w += n
+		if n > 0 && headStart.IsZero() && f.headerTimeout > 0 && !first {
+			// The idle wait is over: the rest of the head must come
+			// within the header timeout, as under net/http.
+			headStart = time.Now()
+			_ = c.rwc.SetReadDeadline(headStart.Add(f.headerTimeout))
+		}
+		if err != nil {
+			if c.w > c.r && !errors.Is(err, io.EOF) && !isTimeout(err) {
+				c.front.log.Debugf("http: reading a request from %s: %v", c.rwc.RemoteAddr(), err)
+			}
+			return 0, false
+		}
+	}
+}
+
+// parse turns in[r:end] into c.req; false leaves the request to net/http.
+func (c *http1Conn) parse(end int) bool {
+	c.req.URL = &c.url
+	if !parseHead(string(c.in[c.r:end]), c.req, &c.vals) {
+		return false
+	}
+	c.r = end
+	if c.req.Method == http.MethodPost {
+		c.skipCRLF = 4
+	}
+	if c.req.ContentLength > 0 {
+		c.body.remaining = c.req.ContentLength
+		c.body.err = nil
+		c.req.Body = &c.body
+	} else {
+		c.body.remaining = 0
+		c.req.Body = http.NoBody
+	}
+	return true
+}
+
+// serveRequest runs the handler on c.req and completes its response. It
+// reports whether the connection can take another request.
+func (c *http1Conn) serveRequest() (keep bool) {
+	if c.writeDeadlineSet { // a deadline the last request's handler set
+		_ = c.rwc.SetWriteDeadline(time.Time{})
+		c.writeDeadlineSet = false
+	}
+	c.resp.reset(c, c.req)
+	defer func() {
+		if v := recover(); v != nil {
+			// As net/http: ErrAbortHandler cuts the response quietly;
+			// any other panic is logged. Either way the connection ends.
+			if v != http.ErrAbortHandler {
+				c.front.log.Errorf("http: panic serving %s: %v\n%s", c.req.RemoteAddr, v, debug.Stack())
+			}
+			keep = false
+		}
+	}()
+	c.front.handler.ServeHTTP(&c.resp, c.req)
+	keep = c.resp.finish()
+	if keep && c.body.remaining > 0 {
+		// Unread body after a response that went out early (streamed):
+		// skip it to reach the next request, or give up on the connection.
+		keep = c.body.remaining <= maxUnreadBodyDiscard && c.body.discard() == nil
+	}
+	if len(c.out) > 0 || cap(c.out) > 2*http1MaxCoalesce {
+		c.out = make([]byte, 0, http1WriteBuffer) // a failed write's leftovers, or a grown buffer
+	}
+	return keep
+}
+
+// handOff gives the connection to net/http with the bytes already read
+// of the request the fast path does not take.
+func (c *http1Conn) handOff() {
+	_ = c.rwc.SetReadDeadline(time.Time{})
+	pc := &prefixConn{Conn: c.rwc, prefix: bytes.Clone(c.in[c.r:c.w])}
+	c.front.conns.hook(c.rwc, http.StateClosed) // net/http tracks pc from here
+	c.front.handoff.give(pc)
+}
+
+// send queues p behind c.out: copied while the two fit in
+// http1MaxCoalesce (one write(2) for head and body), else written out.
+func (c *http1Conn) send(p []byte) error {
+	if len(c.out)+len(p) <= max(cap(c.out), http1MaxCoalesce) {
+		c.out = append(c.out, p...)
+		return nil
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	_, err := c.rwc.Write(p)
+	return err
+}
+
+// flush writes c.out.
+func (c *http1Conn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.rwc.Write(c.out)
+	c.out = c.out[:0]
+	return err
+}
+
+func (c *http1Conn) appendDate(b []byte) []byte {
+	now := time.Now()
+	if sec := now.Unix(); sec != c.dateSec || c.date == nil {
+		c.dateSec = sec
+		c.date = now.UTC().AppendFormat(c.date[:0], http.TimeFormat)
+	}
+	return append(b, c.date...)
+}
+
+// reqBody is the request body still to be read, or nil.
+func (c *http1Conn) reqBody() *http1Body {
+	if c.req.Body == &c.body {
+		return &c.body
+	}
+	return nil
+}
+
+// http1Body is a request body of known length, read from the
+// connection's buffer first, then straight into the caller's slice.
+type http1Body struct {
+	c         *http1Conn
+	remaining int64
+	err       error
+}
+
+func (b *http1Body) Read(p []byte) (int, error) {
+	if b.remaining <= 0 {
+		return 0, io.EOF
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	c := b.c
+	var n int
+	if c.r < c.w {
+		n = copy(p, c.in[c.r:c.w])
+		c.r += n
+	} else {
+		var err error
+		n, err = c.rwc.Read(p)
+		if err != nil && n == 0 {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF // the client sent less than it said
+			}
+			b.err = err
+			return 0, err
+		}
+	}
+	b.remaining -= int64(n)
+	return n, nil
+}
+
+func (b *http1Body) Close() error { return nil }
+
+// discard reads and drops the rest of the body.
+func (b *http1Body) discard() error {
+	var scratch [4096]byte
+	for b.remaining > 0 {
+		if _, err := b.Read(scratch[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
