@@ -32,10 +32,14 @@ type http1Conn struct {
 	keys []string
 	vals []string
 
-	req  *http.Request
-	url  url.URL
-	resp http1Response
-	body http1Body
+	req *http.Request
+	// blank is an empty request carrying the connection's context: each
+	// request starts as a copy of it, so nothing a handler set on the
+	// last one (path values, say) survives.
+	blank http.Request
+	url   url.URL
+	resp  http1Response
+	body  http1Body
 
 	date    []byte
 	dateSec int64
@@ -44,6 +48,11 @@ type http1Conn struct {
 	// are dropped; net/http allows them after a POST (clients that end
 	// the body with an extra CRLF).
 	skipCRLF int
+
+	// lingerClose: close as net/http does after refusing to read a large
+	// body: FIN first, then a pause, so the client reads the response
+	// instead of a reset.
+	lingerClose bool
 
 	writeDeadlineSet bool
 	// idle: waiting for another request with nothing buffered; shutdown
@@ -55,7 +64,7 @@ const (
 	http1ReadBuffer  = 4 << 10  // as net/http's bufio.Reader
 	http1WriteBuffer = 4 << 10  // grows to http1MaxCoalesce on demand
 	http1MaxCoalesce = 32 << 10 // bodies up to this join the head in one write
-	http1MaxHead     = 16 << 10 // larger heads go to net/http
+	http1MaxHead     = 16 << 10 // larger heads go to net/http (or MaxHeaderBytes+4 KiB)
 )
 
 func newHTTP1Conn(f *http1Front, rwc net.Conn) *http1Conn {
@@ -66,7 +75,8 @@ func newHTTP1Conn(f *http1Front, rwc net.Conn) *http1Conn {
 		out:   make([]byte, 0, http1WriteBuffer),
 	}
 	ctx := context.WithValue(f.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
-	c.req = (&http.Request{Header: http.Header{}, RemoteAddr: rwc.RemoteAddr().String()}).WithContext(ctx)
+	c.blank = *(&http.Request{Header: http.Header{}, RemoteAddr: rwc.RemoteAddr().String()}).WithContext(ctx)
+	c.req = new(http.Request)
 	c.resp.header = http.Header{}
 	c.body.c = c
 	return c
@@ -78,7 +88,7 @@ func (c *http1Conn) serve() {
 	handedOff := false
 	defer func() {
 		if !handedOff {
-			_ = c.rwc.Close()
+			c.close()
 			f.conns.hook(c.rwc, http.StateClosed)
 		}
 		f.forget(c)
@@ -99,6 +109,18 @@ func (c *http1Conn) serve() {
 		}
 		f.conns.hook(c.rwc, http.StateIdle)
 	}
+}
+
+// close ends the connection, after what is still buffered for it.
+func (c *http1Conn) close() {
+	_ = c.flush()
+	if c.lingerClose {
+		if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+			time.Sleep(500 * time.Millisecond) // net/http's rstAvoidanceDelay
+		}
+	}
+	_ = c.rwc.Close()
 }
 
 // readHead reads until in[r:] holds a whole request head and returns the
@@ -133,24 +155,27 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 		if c.r < c.w {
 			c.skipCRLF = 0
 		}
-		if i := bytes.Index(c.in[c.r+c.scanned:c.w], []byte("\r\n\r\n")); i >= 0 {
-			end = c.r + c.scanned + i + 4
+		if n := headEnd(c.in[c.r+c.scanned : c.w]); n >= 0 {
+			end = c.r + c.scanned + n
 			c.scanned = 0
-			c.idle.Store(false)
+			c.busy()
+			if end-c.r > f.maxHead {
+				return -1, true // over net/http's limit: its 431
+			}
 			if f.headerTimeout > 0 || f.idleTimeout > 0 {
 				_ = c.rwc.SetReadDeadline(time.Time{}) // body reads set their own
 			}
 			return end, true
 		}
-		c.scanned = max(c.w-c.r-3, 0)
+		c.scanned = max(c.w-c.r-2, 0)
 		if c.w == len(c.in) {
 			if c.r > 0 { // make room: move the partial head to the front
 				n := copy(c.in, c.in[c.r:c.w])
 				c.r, c.w = 0, n
-			} else if len(c.in) < http1MaxHead {
-				c.in = append(c.in, make([]byte, http1MaxHead-len(c.in))...)
+			} else if len(c.in) < f.maxHead {
+				c.in = append(c.in, make([]byte, f.maxHead-len(c.in))...)
 			} else {
-				c.idle.Store(false)
+				c.busy()
 				return -1, true
 			}
 		}
@@ -171,8 +196,42 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 	}
 }
 
+// headEnd returns the length of the head at the start of b, up to and
+// including its empty line, or -1 if b does not hold a whole head yet.
+// A head whose empty line is a bare LF ends there too; parseHead then
+// refuses it and net/http answers it, as it accepts bare LFs.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
+	}
+}
+
+// busy ends the idle wait. Under the front's lock, so that shutdown, which
+// wakes idle connections by setting a read deadline of now, cannot do so
+// after this: the caller clears the deadline next, and the request read
+// meanwhile is served.
+func (c *http1Conn) busy() {
+	if !c.idle.Load() {
+		return
+	}
+	c.front.mu.Lock()
+	c.idle.Store(false)
+	c.front.mu.Unlock()
+}
+
 // parse turns in[r:end] into c.req; false leaves the request to net/http.
 func (c *http1Conn) parse(end int) bool {
+	*c.req = c.blank
 	c.req.URL = &c.url
 	if !parseHead(string(c.in[c.r:end]), c.req, &c.vals) {
 		return false
@@ -184,6 +243,7 @@ func (c *http1Conn) parse(end int) bool {
 	if c.req.ContentLength > 0 {
 		c.body.remaining = c.req.ContentLength
 		c.body.err = nil
+		c.body.closed = false
 		c.req.Body = &c.body
 	} else {
 		c.body.remaining = 0
@@ -207,7 +267,7 @@ func (c *http1Conn) serveRequest() (keep bool) {
 			if v != http.ErrAbortHandler {
 				c.front.log.Errorf("http: panic serving %s: %v\n%s", c.req.RemoteAddr, v, debug.Stack())
 			}
-			keep = false
+			keep = false // close flushes what was written, as net/http's does
 		}
 	}()
 	c.front.handler.ServeHTTP(&c.resp, c.req)
@@ -279,9 +339,17 @@ type http1Body struct {
 	c         *http1Conn
 	remaining int64
 	err       error
+	closed    bool
 }
 
 func (b *http1Body) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	return b.read(p)
+}
+
+func (b *http1Body) read(p []byte) (int, error) {
 	if b.remaining <= 0 {
 		return 0, io.EOF
 	}
@@ -311,13 +379,25 @@ func (b *http1Body) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (b *http1Body) Close() error { return nil }
+// Close ends the handler's reading. As net/http's body does, it skips
+// what is left up to 256 KiB so that the connection can go on; a larger
+// rest closes the connection after the response.
+func (b *http1Body) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.remaining > 0 && b.remaining < maxUnreadBodyDiscard {
+		_ = b.discard() // an error stays in b.err and ends the connection
+	}
+	return nil
+}
 
 // discard reads and drops the rest of the body.
 func (b *http1Body) discard() error {
 	var scratch [4096]byte
 	for b.remaining > 0 {
-		if _, err := b.Read(scratch[:]); err != nil {
+		if _, err := b.read(scratch[:]); err != nil {
 			return err
 		}
 	}

@@ -30,6 +30,7 @@ type http1Front struct {
 	conns         *connTracker
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
+	maxHead       int // longest head the fast path reads before handing off
 	baseCtx       context.Context
 	handoff       *handoffListener
 
@@ -45,10 +46,18 @@ func newHTTP1Front(srv *http.Server, conns *connTracker, logger *Logger, addr ne
 		conns:         conns,
 		headerTimeout: srv.ReadHeaderTimeout,
 		idleTimeout:   srv.IdleTimeout,
+		maxHead:       min(http1MaxHead, maxHeaderBytes(srv)+4096), // net/http's read limit
 		baseCtx:       context.WithValue(context.Background(), http.ServerContextKey, srv),
 		handoff:       newHandoffListener(addr),
 		live:          map[*http1Conn]struct{}{},
 	}
+}
+
+func maxHeaderBytes(srv *http.Server) int {
+	if srv.MaxHeaderBytes > 0 {
+		return srv.MaxHeaderBytes
+	}
+	return http.DefaultMaxHeaderBytes
 }
 
 // serve accepts connections from ln until it is closed. Errors other

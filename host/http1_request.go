@@ -217,14 +217,41 @@ func validHost(s string) bool {
 }
 
 // headerHasToken reports whether a comma-separated header (Connection)
-// lists token, case-insensitively.
+// lists token, ASCII case-insensitively (as httpguts does: no Unicode
+// folding, so "clo\u017fe" is not "close").
 func headerHasToken(values []string, token string) bool {
 	for _, v := range values {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(trimOWS(part), token) {
-				return true
-			}
+		if hasTokenASCII(v, token) {
+			return true
 		}
 	}
 	return false
+}
+
+func hasTokenASCII(v, token string) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		if asciiEqualFold(trimOWS(part), token) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,11 +66,11 @@ func (w *http1Response) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	if cl := w.header["Content-Length"]; len(cl) > 0 {
-		if n, ok := parseDigits(strings.TrimSpace(cl[0])); ok {
+	if cl := w.header["Content-Length"]; len(cl) > 0 && cl[0] != "" {
+		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 {
 			w.contentLength = n
 		} else {
-			delete(w.header, "Content-Length") // net/http drops a bad one too
+			delete(w.header, "Content-Length") // as net/http: a bad one is dropped
 		}
 	}
 }
@@ -97,22 +98,18 @@ func (w *http1Response) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	if w.req.Method == http.MethodHead {
-		if !w.headSent && w.contentLength < 0 && len(w.early) == 0 {
-			w.early = append(w.early, p[:min(len(p), 512)]...) // for sniffing only
+		if !w.headSent && len(w.early) < sniffLen {
+			w.early = append(w.early, p[:min(len(p), sniffLen-len(w.early))]...) // for sniffing only
 		}
 		return len(p), nil // HEAD: eaten
 	}
-	if !w.headSent && w.contentLength < 0 && !w.flushed {
-		if len(w.early)+len(p) <= bufferBeforeChunking {
-			w.early = append(w.early, p...)
-			return len(p), nil
-		}
+	// As net/http's 2 KiB response buffer: the head waits for the first
+	// 2 KiB, so that a small body's length and type are known when it goes.
+	if !w.headSent && !w.flushed && len(w.early)+len(p) <= bufferBeforeChunking {
+		w.early = append(w.early, p...)
+		return len(p), nil
 	}
-	first := p
-	if len(w.early) > 0 {
-		first = w.early
-	}
-	w.sendHead(false, first)
+	w.sendHead(false, w.sniffable(p))
 	if len(w.early) > 0 {
 		w.body(w.early)
 		w.early = w.early[:0]
@@ -122,6 +119,25 @@ func (w *http1Response) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	return len(p), nil
+}
+
+// sniffLen is how much of a body http.DetectContentType looks at.
+const sniffLen = 512
+
+// sniffable is the start of the body, held-back bytes then p, as far as
+// Content-Type sniffing reads it; nil when the handler set a type.
+func (w *http1Response) sniffable(p []byte) []byte {
+	if _, ok := w.header["Content-Type"]; ok || w.headSent {
+		return nil
+	}
+	switch {
+	case len(w.early) == 0:
+		return p
+	case len(w.early) >= sniffLen || len(p) == 0:
+		return w.early
+	}
+	n := min(len(p), sniffLen-len(w.early))
+	return append(w.early[:len(w.early):len(w.early)], p[:n]...)
 }
 
 // WriteString keeps io.WriteString from copying into a new slice.
@@ -157,14 +173,26 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 	h := w.header
 	isHead := w.req.Method == http.MethodHead
 
-	if c.front.closing.Load() || w.req.Close || headerHasToken(h["Connection"], "close") {
+	// A handler's Transfer-Encoding is not honoured (gowsgi's handlers
+	// never set one: it is hop-by-hop, and apps' are dropped); the
+	// framing below is decided here alone.
+	delete(h, "Transfer-Encoding")
+	handlerConn := ""
+	if v := h["Connection"]; len(v) > 0 {
+		handlerConn = v[0]
+	}
+	closing := c.front.closing.Load()
+	if closing || w.req.Close || handlerConn == "close" { // net/http's tests, exactly
 		w.closeAfter = true
 	}
 	// The unread part of the request body: discard it now, or close (a
 	// closing connection never waits for it: the 413 for a body too
 	// large must not wait for that body).
-	if b := c.reqBody(); b != nil && b.remaining > 0 && !w.closeAfter {
-		if b.remaining > maxUnreadBodyDiscard || b.discard() != nil {
+	if b := c.reqBody(); b != nil && (b.remaining > 0 || b.err != nil) && !w.closeAfter {
+		if b.closed || b.err != nil || b.remaining >= maxUnreadBodyDiscard {
+			w.closeAfter = true
+			c.lingerClose = !b.closed // let the client finish sending first
+		} else if b.discard() != nil {
 			w.closeAfter = true
 		}
 	}
@@ -202,7 +230,8 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 			delete(h, "Content-Type")
 		}
 	}
-	if w.closeAfter && !headerHasToken(h["Connection"], "close") {
+	setConnection := w.closeAfter && (closing || !hasTokenASCII(handlerConn, "close"))
+	if setConnection {
 		delete(h, "Connection")
 	}
 
@@ -223,8 +252,8 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 	slices.Sort(keys) // net/http sends them sorted
 	c.keys = keys
 	for _, k := range keys {
-		if k == "Content-Length" && w.chunked {
-			continue
+		if (k == "Content-Length" && w.chunked) || !isTokenString(k) {
+			continue // a name that is not a token could split the response
 		}
 		for _, v := range h[k] {
 			out = append(out, k...)
@@ -248,7 +277,7 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 		out = append(out, setType...)
 		out = append(out, '\r', '\n')
 	}
-	if w.closeAfter && !headerHasToken(h["Connection"], "close") {
+	if setConnection {
 		out = append(out, "Connection: close\r\n"...)
 	}
 	if setEncoding != "" {
@@ -271,7 +300,7 @@ func appendFieldValue(out []byte, v string) []byte {
 	if strings.ContainsAny(v, "\r\n") {
 		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 	}
-	return append(out, strings.TrimSpace(v)...)
+	return append(out, textproto.TrimString(v)...)
 }
 
 // FlushError sends what is buffered (http.ResponseController's Flush).
@@ -283,7 +312,7 @@ func (w *http1Response) FlushError() error {
 	if w.err != nil {
 		return w.err
 	}
-	w.sendHead(false, w.early)
+	w.sendHead(false, w.sniffable(nil))
 	if len(w.early) > 0 && w.req.Method != http.MethodHead {
 		w.body(w.early)
 	}
@@ -302,7 +331,7 @@ func (w *http1Response) finish() bool {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	w.sendHead(true, w.early)
+	w.sendHead(true, w.sniffable(nil))
 	if w.req.Method != http.MethodHead && len(w.early) > 0 {
 		w.body(w.early)
 	}
@@ -332,6 +361,8 @@ func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
 		return io.Copy(writerOnly{w}, src)
 	}
 	w.sendHead(false, nil)
+	w.body(w.early) // what the handler wrote before, held back
+	w.early = w.early[:0]
 	if w.err == nil {
 		w.err = w.c.flush()
 	}
