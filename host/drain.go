@@ -73,14 +73,17 @@ func drain(ctx context.Context, srv *http.Server, fast *http1Front, listeners []
 		fast.closing.Store(true) // its responses say Connection: close from now on
 	}
 	t.waitIdle(ctx)
+	// The fast path first: while it finishes, a connection of its that
+	// hands a request to net/http (a chunked POST) is still answered,
+	// which net/http would not do once its Shutdown began.
+	if fast != nil {
+		if err := fast.shutdown(ctx); err != nil {
+			return err
+		}
+	}
 	err := srv.Shutdown(ctx)
 	if errors.Is(err, net.ErrClosed) {
 		err = nil // Shutdown closing the listeners we closed above
-	}
-	if fast != nil {
-		if ferr := fast.shutdown(ctx); err == nil {
-			err = ferr
-		}
 	}
 	return err
 }

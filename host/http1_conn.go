@@ -49,12 +49,9 @@ type http1Conn struct {
 	// the body with an extra CRLF).
 	skipCRLF int
 
-	// lingerClose: close as net/http does after refusing to read a large
-	// body: FIN first, then a pause, so the client reads the response
-	// instead of a reset.
-	lingerClose bool
-
-	writeDeadlineSet bool
+	// Deadlines a handler set (body and write timeouts): cleared before
+	// they can hit the next request, or net/http after a hand-off.
+	readDeadlineSet, writeDeadlineSet bool
 	// idle: waiting for another request with nothing buffered; shutdown
 	// may then end the connection (see http1Front.shutdown).
 	idle atomic.Bool
@@ -67,23 +64,23 @@ const (
 	http1MaxHead     = 16 << 10 // larger heads go to net/http (or MaxHeaderBytes+4 KiB)
 )
 
-func newHTTP1Conn(f *http1Front, rwc net.Conn) *http1Conn {
-	c := &http1Conn{
-		front: f,
-		rwc:   rwc,
-		in:    make([]byte, http1ReadBuffer),
-		out:   make([]byte, 0, http1WriteBuffer),
-	}
+// setUp readies a connection for its first request, on its own goroutine:
+// a PROXY-protocol connection's addresses are known only once its header
+// came.
+func (c *http1Conn) setUp() {
+	f, rwc := c.front, c.rwc
+	c.in = make([]byte, http1ReadBuffer)
+	c.out = make([]byte, 0, http1WriteBuffer)
 	ctx := context.WithValue(f.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
 	c.blank = *(&http.Request{Header: http.Header{}, RemoteAddr: rwc.RemoteAddr().String()}).WithContext(ctx)
 	c.req = new(http.Request)
 	c.resp.header = http.Header{}
 	c.body.c = c
-	return c
 }
 
 // serve answers requests until the connection ends or is handed off.
 func (c *http1Conn) serve() {
+	c.setUp()
 	f := c.front
 	handedOff := false
 	defer func() {
@@ -111,10 +108,13 @@ func (c *http1Conn) serve() {
 	}
 }
 
-// close ends the connection, after what is still buffered for it.
+// close ends the connection, after what is still buffered for it. With
+// request body bytes left unread (a 413 before the body, say) it closes
+// as net/http does: FIN first, then a pause, so the client reads the
+// response instead of a reset.
 func (c *http1Conn) close() {
 	_ = c.flush()
-	if c.lingerClose {
+	if c.body.remaining > 0 && c.body.err == nil {
 		if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 			time.Sleep(500 * time.Millisecond) // net/http's rstAvoidanceDelay
@@ -130,14 +130,18 @@ func (c *http1Conn) close() {
 // connection ended or timed out before a request came.
 func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 	f := c.front
+	// Deadlines, as net/http sets them: a keep-alive connection waits
+	// --keep-alive for the next request's first byte, then has
+	// --header-timeout for the rest of the head. The first request, and
+	// one already begun in the buffer (pipelined), get --header-timeout
+	// now. Only a keep-alive wait with nothing buffered counts as idle,
+	// which shutdown may end.
+	headStart := time.Time{}
+	wait := f.headerTimeout
 	if c.r == c.w {
 		c.r, c.w, c.scanned = 0, 0, 0
-		wait := f.idleTimeout
-		if first || wait <= 0 {
-			wait = f.headerTimeout
-		}
-		if wait > 0 {
-			_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
+		if !first && f.idleTimeout > 0 {
+			wait = f.idleTimeout
 		}
 		if !first {
 			c.idle.Store(true)
@@ -145,8 +149,17 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 				return 0, false
 			}
 		}
+	} else {
+		headStart = time.Now()
 	}
-	headStart := time.Time{}
+	switch {
+	case wait > 0:
+		_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
+		c.readDeadlineSet = true
+	case c.readDeadlineSet: // a handler's body deadline: not for this wait
+		_ = c.rwc.SetReadDeadline(time.Time{})
+		c.readDeadlineSet = false
+	}
 	for {
 		for c.skipCRLF > 0 && c.r < c.w && (c.in[c.r] == '\r' || c.in[c.r] == '\n') {
 			c.r++
@@ -162,8 +175,9 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 			if end-c.r > f.maxHead {
 				return -1, true // over net/http's limit: its 431
 			}
-			if f.headerTimeout > 0 || f.idleTimeout > 0 {
+			if c.readDeadlineSet {
 				_ = c.rwc.SetReadDeadline(time.Time{}) // body reads set their own
+				c.readDeadlineSet = false
 			}
 			return end, true
 		}
@@ -182,6 +196,7 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 		n, err := c.rwc.Read(c.in[c.w:])
 		c.w += n
 		if n > 0 && headStart.IsZero() && f.headerTimeout > 0 && !first {
+			c.busy()
 			// The idle wait is over: the rest of the head must come
 			// within the header timeout, as under net/http.
 			headStart = time.Now()
@@ -255,10 +270,6 @@ func (c *http1Conn) parse(end int) bool {
 // serveRequest runs the handler on c.req and completes its response. It
 // reports whether the connection can take another request.
 func (c *http1Conn) serveRequest() (keep bool) {
-	if c.writeDeadlineSet { // a deadline the last request's handler set
-		_ = c.rwc.SetWriteDeadline(time.Time{})
-		c.writeDeadlineSet = false
-	}
 	c.resp.reset(c, c.req)
 	defer func() {
 		if v := recover(); v != nil {
@@ -277,6 +288,7 @@ func (c *http1Conn) serveRequest() (keep bool) {
 		// skip it to reach the next request, or give up on the connection.
 		keep = c.body.remaining <= maxUnreadBodyDiscard && c.body.discard() == nil
 	}
+	c.clearWriteDeadline()
 	if len(c.out) > 0 || cap(c.out) > 2*http1MaxCoalesce {
 		c.out = make([]byte, 0, http1WriteBuffer) // a failed write's leftovers, or a grown buffer
 	}
@@ -284,12 +296,23 @@ func (c *http1Conn) serveRequest() (keep bool) {
 }
 
 // handOff gives the connection to net/http with the bytes already read
-// of the request the fast path does not take.
+// of the request the fast path does not take, and no deadline of ours.
 func (c *http1Conn) handOff() {
 	_ = c.rwc.SetReadDeadline(time.Time{})
+	c.clearWriteDeadline()
 	pc := &prefixConn{Conn: c.rwc, prefix: bytes.Clone(c.in[c.r:c.w])}
-	c.front.conns.hook(c.rwc, http.StateClosed) // net/http tracks pc from here
+	// Fresh under its new name before the old one goes, so that a drain
+	// never sees a moment with neither (net/http marks it again).
+	c.front.conns.hook(pc, http.StateNew)
+	c.front.conns.hook(c.rwc, http.StateClosed)
 	c.front.handoff.give(pc)
+}
+
+func (c *http1Conn) clearWriteDeadline() {
+	if c.writeDeadlineSet {
+		_ = c.rwc.SetWriteDeadline(time.Time{})
+		c.writeDeadlineSet = false
+	}
 }
 
 // send queues p behind c.out: copied while the two fit in
@@ -325,13 +348,9 @@ func (c *http1Conn) appendDate(b []byte) []byte {
 	return append(b, c.date...)
 }
 
-// reqBody is the request body still to be read, or nil.
-func (c *http1Conn) reqBody() *http1Body {
-	if c.req.Body == &c.body {
-		return &c.body
-	}
-	return nil
-}
+// reqBody is the request body still to be read (remaining 0 when the
+// request had none). Ours even if the handler wrapped r.Body.
+func (c *http1Conn) reqBody() *http1Body { return &c.body }
 
 // http1Body is a request body of known length, read from the
 // connection's buffer first, then straight into the caller's slice.

@@ -35,8 +35,10 @@ type http1Front struct {
 	handoff       *handoffListener
 
 	closing atomic.Bool
+	loops   sync.WaitGroup // the accept loops, for shutdown
 	mu      sync.Mutex
 	live    map[*http1Conn]struct{}
+	lns     []net.Listener
 }
 
 func newHTTP1Front(srv *http.Server, conns *connTracker, logger *Logger, addr net.Addr) *http1Front {
@@ -64,6 +66,11 @@ func maxHeaderBytes(srv *http.Server) int {
 // than a closed listener (EMFILE, say) are logged and retried with a
 // growing pause, as net/http does.
 func (f *http1Front) serve(ln net.Listener) error {
+	f.loops.Add(1)
+	defer f.loops.Done()
+	f.mu.Lock()
+	f.lns = append(f.lns, ln)
+	f.mu.Unlock()
 	var pause time.Duration
 	for {
 		rwc, err := ln.Accept()
@@ -77,16 +84,14 @@ func (f *http1Front) serve(ln net.Listener) error {
 			continue
 		}
 		pause = 0
+		// Counted before Accept is called again, so that a drain that
+		// follows sees it: fresh for the tracker, live for shutdown.
 		f.conns.hook(rwc, http.StateNew)
-		// The connection is set up on its own goroutine: a PROXY-protocol
-		// connection's addresses are known only once its header came.
-		go func() {
-			c := newHTTP1Conn(f, rwc)
-			f.mu.Lock()
-			f.live[c] = struct{}{}
-			f.mu.Unlock()
-			c.serve()
-		}()
+		c := &http1Conn{front: f, rwc: rwc}
+		f.mu.Lock()
+		f.live[c] = struct{}{}
+		f.mu.Unlock()
+		go c.serve()
 	}
 }
 
@@ -101,6 +106,21 @@ func (f *http1Front) forget(c *http1Conn) {
 // Connection: close), or ctx ends. Like http.Server.Shutdown.
 func (f *http1Front) shutdown(ctx context.Context) error {
 	f.closing.Store(true)
+	// Close the listeners (drain did already) and wait for the accept
+	// loops to notice, so that no connection accepted meanwhile is missed
+	// below.
+	f.mu.Lock()
+	for _, ln := range f.lns {
+		_ = ln.Close()
+	}
+	f.mu.Unlock()
+	loopsDone := make(chan struct{})
+	go func() { f.loops.Wait(); close(loopsDone) }()
+	select {
+	case <-loopsDone:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {

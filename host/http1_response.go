@@ -188,12 +188,9 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 	// The unread part of the request body: discard it now, or close (a
 	// closing connection never waits for it: the 413 for a body too
 	// large must not wait for that body).
-	if b := c.reqBody(); b != nil && (b.remaining > 0 || b.err != nil) && !w.closeAfter {
-		if b.closed || b.err != nil || b.remaining >= maxUnreadBodyDiscard {
-			w.closeAfter = true
-			c.lingerClose = !b.closed // let the client finish sending first
-		} else if b.discard() != nil {
-			w.closeAfter = true
+	if b := c.reqBody(); (b.remaining > 0 || b.err != nil) && !w.closeAfter {
+		if b.closed || b.err != nil || b.remaining >= maxUnreadBodyDiscard || b.discard() != nil {
+			w.closeAfter = true // (http1Conn.close lingers for unread bytes)
 		}
 	}
 
@@ -342,8 +339,8 @@ func (w *http1Response) finish() bool {
 	if w.err == nil {
 		w.err = w.c.flush()
 	}
-	if w.contentLength >= 0 && w.written < w.contentLength && bodyAllowed(w.status) && w.req.Method != http.MethodHead {
-		return false // short body: the client must see the connection end
+	if w.contentLength >= 0 && w.written != w.contentLength && bodyAllowed(w.status) && w.req.Method != http.MethodHead {
+		return false // a short (or refused long) body: the framing is off, end it
 	}
 	return w.err == nil && !w.closeAfter
 }
@@ -386,6 +383,7 @@ type writerOnly struct{ io.Writer }
 // SetReadDeadline and SetWriteDeadline give the handler per-operation
 // deadlines, as http.ResponseController does on net/http's writer.
 func (w *http1Response) SetReadDeadline(t time.Time) error {
+	w.c.readDeadlineSet = true
 	return w.c.rwc.SetReadDeadline(t)
 }
 

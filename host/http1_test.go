@@ -1035,15 +1035,11 @@ func TestHTTP1FrontShutdown(t *testing.T) {
 		t.Errorf("shutdown took %v", d)
 	}
 
-	// No new request is served on the front after shutdown.
-	late, lateR := dial()
-	_, _ = io.WriteString(late, reqGET("/small"))
-	_ = late.SetReadDeadline(time.Now().Add(time.Second))
-	if resp, err := http.ReadResponse(lateR, nil); err == nil {
-		if !resp.Close {
-			t.Errorf("a connection accepted after shutdown is kept alive: %v", resp.Header)
-		}
-		resp.Body.Close()
+	// Shutdown closed the listener too (as http.Server.Shutdown does):
+	// no new connection is taken.
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("a connection was accepted after shutdown")
 	}
 }
 
@@ -1144,4 +1140,106 @@ func TestHTTP1FrontHandlerAPI(t *testing.T) {
 			t.Errorf("request context when the client left: net/http %q, fast %q", got[0], got[1])
 		}
 	})
+}
+
+// ---------------------------------------------------------------------
+// Regressions from a review of the fast path.
+
+// A pipelined request whose head stops half way must still meet the
+// header timeout (its read once had no deadline at all).
+func TestHTTP1FrontPartialPipelinedHeadTimesOut(t *testing.T) {
+	srv := newWireServer(wireHandler(writeWireFiles(t)), func(s *http.Server) {
+		s.ReadHeaderTimeout = 300 * time.Millisecond
+	})
+	_, addr := startFastFront(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	if _, err := io.WriteString(c, reqGET("/small")+"GET /small HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading until the server closes: %v (after %s)", err, time.Since(start))
+	}
+	if !strings.HasPrefix(string(got), "HTTP/1.1 200 OK") {
+		t.Errorf("first response: %q", clip(string(got)))
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the half-sent head held the connection %s; want about the 300ms header timeout", d)
+	}
+}
+
+// A response that closes the connection before the request body was read
+// (a 413 from --limit-request-body) must reach the client, not be lost to
+// a TCP reset: the close lingers as net/http's does.
+func TestHTTP1FrontCloseWithUnreadBodyLingers(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusRequestEntityTooLarge, true)
+	})
+	_, addr := startFastFront(t, newWireServer(h, nil))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	head := "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n"
+	if _, err := io.WriteString(c, head+strings.Repeat("x", 200<<10)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the answer is out; more body follows
+	_, _ = io.WriteString(c, strings.Repeat("x", 64<<10))
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if !strings.HasPrefix(string(got), "HTTP/1.1 413 ") {
+		t.Fatalf("got %q, %v; want the 413", clip(string(got)), err)
+	}
+}
+
+// A write deadline a handler set must not follow the connection into
+// net/http when the next request is handed off.
+func TestHTTP1FrontHandOffClearsDeadlines(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/deadline" {
+			_ = w.(deadliner).SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+			_ = w.(deadliner).SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		}
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %d", r.URL.Path, len(body))
+	})
+	_, addr := startFastFront(t, newWireServer(h, nil))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, reqGET("/deadline")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	time.Sleep(60 * time.Millisecond) // both deadlines have passed
+	chunked := "POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+	if _, err := io.WriteString(c, chunked); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the handed-off request got no answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "/chunked 3" {
+		t.Errorf("handed-off request: %d %q", resp.StatusCode, body)
+	}
 }
