@@ -89,6 +89,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.done(j, status, 0)
 		return
 	}
+	if pf := j.outcome.File; pf != nil {
+		j.outcome.File = nil
+		runner = h.sendParkedFile(j, runner, pf)
+	}
 	if runner == nil {
 		h.finish(j, w, r)
 		return
@@ -240,6 +244,51 @@ func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
 	p.run(s, j)
 	j.ranPython = true
 	return 0, s
+}
+
+// sendParkedFile sends a wsgi.file_wrapper response's file with no
+// Python thread held (a runner passes its slot on first), then has the
+// app's iterable closed on the next Python thread free, as PEP 3333 asks
+// once the response is sent. It returns the slot that ran the close()
+// when this handler became its runner (see dispatch), else nil.
+//
+// Why: a file sent from a Python thread held that thread for the whole
+// download, so --threads slow downloads stopped the app.
+func (h *handler) sendParkedFile(j *job, runner *slot, pf *pybridge.ParkedFile) *slot {
+	if runner != nil {
+		h.python.leave(runner)
+	}
+	if err := j.x.SendFile(pf.File); err != nil {
+		j.outcome.Failed, j.outcome.Err = true, err
+	}
+	_ = pf.File.Close()
+	j.parked = pf
+	queueWait := j.queueWait // the close's own wait is not the request's
+	defer func() { j.queueWait = queueWait }()
+	p := h.python
+	p.mu.Lock()
+	if s := p.claim(); s != nil {
+		p.mu.Unlock()
+		p.run(s, j)
+		return s
+	}
+	// No limit and no timeout here: the close must run, or the app's
+	// file stays open.
+	h.queued.Add(1)
+	if h.metrics != nil {
+		j.enqueued = time.Now()
+	}
+	p.enqueue(j)
+	p.mu.Unlock()
+	<-j.wake
+	h.queued.Add(-1)
+	s := j.promoted
+	if s == nil {
+		return nil // a runner closed it
+	}
+	j.promoted = nil
+	p.run(s, j)
+	return s
 }
 
 // serveWaiting is a runner's last step, after its own response is

@@ -33,6 +33,9 @@ type job struct {
 	wake     chan struct{}
 	promoted *slot
 	enqueued time.Time // when it began to wait; set only for the metrics
+	// parked: the job is not a request but the close() of a sent
+	// wsgi.file_wrapper response (handler.sendParkedFile).
+	parked *pybridge.ParkedFile
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
@@ -350,7 +353,12 @@ func (p *pythonSlots) run(s *slot, j *job) {
 		s.mu.Unlock()
 	}
 	s.running.Store(int32(t.OSThreadID()))
-	j.outcome = t.Serve(&j.env, j.body, j.stream, &j.x)
+	if j.parked != nil {
+		j.outcome.Warning += t.CloseParked(j.parked)
+		j.parked = nil
+	} else {
+		j.outcome = t.Serve(&j.env, j.body, j.stream, &j.x)
+	}
 	s.running.Store(0)
 	if p.track {
 		s.mu.Lock()

@@ -113,4 +113,19 @@ void gw_request_next(gw_thread *t, gw_result *out);
  * every reference the request holds. Always safe to call. */
 void gw_request_close(gw_thread *t, gw_result *out);
 
+/* A file_wrapper response parked while Go sends its file: the app's
+ * iterable, still open, off any thread. Go holds the pointer, never the
+ * Python object inside. */
+typedef struct gw_parked gw_parked;
+/* gw_request_park ends the Python part of t's request after GW_FILE,
+ * keeping its iterable open, so t can serve other requests while Go
+ * sends the file. Returns a new gw_parked owning the iterable's
+ * reference, or NULL (out of memory: the iterable was closed as
+ * gw_request_close does, and out says how that went). */
+gw_parked *gw_request_park(gw_thread *t, gw_result *out);
+/* gw_parked_close calls close() on p's iterable on thread t (idle,
+ * between requests), drops it and frees p; out->error holds what close()
+ * raised. */
+void gw_parked_close(gw_thread *t, gw_parked *p, gw_result *out);
+
 #endif

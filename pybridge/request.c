@@ -549,6 +549,38 @@ void gw_request_close(gw_thread *t, gw_result *out) {
     gw_release_request_gil(t, out);
 }
 
+struct gw_parked {
+    PyObject *result; /* strong reference: the app's iterable, open */
+};
+
+gw_parked *gw_request_park(gw_thread *t, gw_result *out) {
+    gw_parked *p = malloc(sizeof *p);
+    gw_acquire_gil(t, t->tstate);
+    gw_begin(t, out);
+    out->kind = GW_END;
+    if (p != NULL) {
+        p->result = t->result; /* the reference moves to p */
+        t->result = NULL;
+    }
+    gw_close_and_drop(t); /* closes the iterable itself only if p is NULL */
+    gw_end(t, out);
+    gw_release_request_gil(t, out);
+    return p;
+}
+
+void gw_parked_close(gw_thread *t, gw_parked *p, gw_result *out) {
+    gw_acquire_gil(t, t->tstate);
+    gw_begin(t, out);
+    out->kind = GW_END;
+    t->result = p->result; /* back on a thread, to close as usual */
+    t->closed = 0;
+    p->result = NULL;
+    gw_close_and_drop(t);
+    gw_end(t, out);
+    gw_release_request_gil(t, out);
+    free(p);
+}
+
 /* ---- threads ----------------------------------------------------------- */
 
 gw_thread *gw_thread_new(uintptr_t go_handle) {

@@ -49,6 +49,11 @@ type Outcome struct {
 	// Warning is text to log although the response went out, e.g. an
 	// exception raised by the iterable's close().
 	Warning string
+	// File, when set, is a wsgi.file_wrapper response whose file the
+	// caller must still send (the status and headers went to
+	// StartResponse), then hand to Thread.CloseParked on any Python
+	// thread. The Python thread is free meanwhile.
+	File *ParkedFile
 	// GILWait is how long the request's thread waited to take the GIL,
 	// and PythonTime how long it held it, summed over the request; both
 	// are zero unless SetTiming(true).
@@ -194,10 +199,19 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange)
 			}
 			C.gw_request_next(t.c, t.res)
 		case C.GW_FILE:
-			if err := sendFile(x, int(r.file_fd), int64(r.file_offset)); err != nil {
+			f, err := openFileAt(int(r.file_fd), int64(r.file_offset))
+			if err != nil {
 				o.Failed, o.Err = true, err
+				t.finish(&o, kind)
+				return o
 			}
-			t.finish(&o, kind)
+			// The file is sent by the caller with no Python thread
+			// held: a slow download must not keep one from the app.
+			parked := C.gw_request_park(t.c, t.res)
+			if t.res.error != nil {
+				o.Warning += C.GoStringN(t.res.error, C.int(t.res.error_len))
+			}
+			o.File = &ParkedFile{File: f, parked: parked}
 			return o
 		default:
 			o.Failed, o.Err = true, fmt.Errorf("pybridge: unknown result kind %d", int(kind))
@@ -218,19 +232,42 @@ func (t *Thread) finish(o *Outcome, kind C.int) {
 	}
 }
 
-// sendFile sends a Python file's descriptor from offset to its end. The
-// descriptor is duplicated so Go's copy never closes Python's file.
-func sendFile(x Exchange, fd int, offset int64) error {
+// ParkedFile is a wsgi.file_wrapper response left for Go to send: File
+// is a duplicate of the app's descriptor at the app's offset (close it
+// when sent), and the app's iterable waits, open, for CloseParked.
+type ParkedFile struct {
+	File   *os.File
+	parked *C.gw_parked // nil if parking failed (the iterable is closed)
+}
+
+// CloseParked calls close() on a parked response's iterable, on this
+// Python thread (idle, between requests), and returns what close()
+// raised, for the log.
+func (t *Thread) CloseParked(pf *ParkedFile) (warning string) {
+	if pf.parked == nil {
+		return ""
+	}
+	C.gw_parked_close(t.c, pf.parked, t.res)
+	pf.parked = nil
+	if t.res.error != nil {
+		warning = C.GoStringN(t.res.error, C.int(t.res.error_len))
+	}
+	return warning
+}
+
+// openFileAt duplicates a Python file's descriptor, so that Go's copy
+// never closes Python's file, and positions it at offset.
+func openFileAt(fd int, offset int64) (*os.File, error) {
 	dup, err := syscall.Dup(fd)
 	if err != nil {
-		return fmt.Errorf("dup file_wrapper fd %d: %w", fd, err)
+		return nil, fmt.Errorf("dup file_wrapper fd %d: %w", fd, err)
 	}
 	f := os.NewFile(uintptr(dup), "wsgi.file_wrapper")
-	defer f.Close()
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return fmt.Errorf("seek file_wrapper file: %w", err)
+		f.Close()
+		return nil, fmt.Errorf("seek file_wrapper file: %w", err)
 	}
-	return x.SendFile(f)
+	return f, nil
 }
 
 func cPtr(b []byte) *C.char {
