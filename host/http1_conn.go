@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -28,7 +29,8 @@ type http1Conn struct {
 	// scanned is how far in[r:w] was searched for the head's end.
 	scanned int
 
-	out  []byte // response bytes not yet written
+	out  []byte  // response bytes not yet written; nil between responses
+	outp *[]byte // out's pool entry (outBuffers)
 	keys []string
 	vals []string
 
@@ -70,7 +72,6 @@ const (
 func (c *http1Conn) setUp() {
 	f, rwc := c.front, c.rwc
 	c.in = make([]byte, http1ReadBuffer)
-	c.out = make([]byte, 0, http1WriteBuffer)
 	ctx := context.WithValue(f.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
 	c.blank = *(&http.Request{Header: http.Header{}, RemoteAddr: rwc.RemoteAddr().String()}).WithContext(ctx)
 	c.req = new(http.Request)
@@ -289,9 +290,7 @@ func (c *http1Conn) serveRequest() (keep bool) {
 		keep = c.body.remaining <= maxUnreadBodyDiscard && c.body.discard() == nil
 	}
 	c.clearWriteDeadline()
-	if len(c.out) > 0 || cap(c.out) > 2*http1MaxCoalesce {
-		c.out = make([]byte, 0, http1WriteBuffer) // a failed write's leftovers, or a grown buffer
-	}
+	c.releaseOut()
 	return keep
 }
 
@@ -313,6 +312,34 @@ func (c *http1Conn) clearWriteDeadline() {
 		_ = c.rwc.SetWriteDeadline(time.Time{})
 		c.writeDeadlineSet = false
 	}
+}
+
+// outBuffers holds write buffers between responses, so that an idle
+// keep-alive connection holds none (1,000 idle connections: 4 MB less).
+var outBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, http1WriteBuffer)
+	return &b
+}}
+
+// takeOut gives the response a write buffer, once per response.
+func (c *http1Conn) takeOut() {
+	if c.out == nil {
+		c.outp = outBuffers.Get().(*[]byte)
+		c.out = (*c.outp)[:0]
+	}
+}
+
+// releaseOut returns the write buffer after a response, unless a failed
+// write left bytes in it or a large body grew it past keeping.
+func (c *http1Conn) releaseOut() {
+	if c.out == nil {
+		return
+	}
+	if len(c.out) == 0 && cap(c.out) <= 2*http1MaxCoalesce {
+		*c.outp = c.out
+		outBuffers.Put(c.outp)
+	}
+	c.out, c.outp = nil, nil
 }
 
 // send queues p behind c.out: copied while the two fit in

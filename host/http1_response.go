@@ -232,6 +232,7 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 		delete(h, "Connection")
 	}
 
+	c.takeOut()
 	out := c.out
 	out = append(out, "HTTP/1.1 "...)
 	if text := http.StatusText(w.status); text != "" {
