@@ -183,6 +183,16 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 			return end, true
 		}
 		c.scanned = max(c.w-c.r-2, 0)
+		if c.r < c.w && headStart.IsZero() && f.headerTimeout > 0 && !first {
+			// A head has begun but is not whole: the idle wait is over,
+			// and the rest must come within the header timeout, as under
+			// net/http. (A head that came whole in one read, the usual
+			// case, never gets here: one deadline less per request.)
+			c.busy()
+			headStart = time.Now()
+			_ = c.rwc.SetReadDeadline(headStart.Add(f.headerTimeout))
+			c.readDeadlineSet = true
+		}
 		if c.w == len(c.in) {
 			if c.r > 0 { // make room: move the partial head to the front
 				n := copy(c.in, c.in[c.r:c.w])
@@ -196,13 +206,6 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 		}
 		n, err := c.rwc.Read(c.in[c.w:])
 		c.w += n
-		if n > 0 && headStart.IsZero() && f.headerTimeout > 0 && !first {
-			c.busy()
-			// The idle wait is over: the rest of the head must come
-			// within the header timeout, as under net/http.
-			headStart = time.Now()
-			_ = c.rwc.SetReadDeadline(headStart.Add(f.headerTimeout))
-		}
 		if err != nil {
 			if c.w > c.r && !errors.Is(err, io.EOF) && !isTimeout(err) {
 				c.front.log.Debugf("http: reading a request from %s: %v", c.rwc.RemoteAddr(), err)

@@ -1188,11 +1188,21 @@ func TestHTTP1FrontCloseWithUnreadBodyLingers(t *testing.T) {
 	}
 	defer c.Close()
 	head := "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n"
-	if _, err := io.WriteString(c, head+strings.Repeat("x", 200<<10)); err != nil {
+	// 64 KiB: unread by the server, yet well within what the two socket
+	// buffers hold, so this write cannot block.
+	if _, err := io.WriteString(c, head+strings.Repeat("x", 64<<10)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // the answer is out; more body follows
-	_, _ = io.WriteString(c, strings.Repeat("x", 64<<10))
+	// The answer is out; a client that sends its whole body before it
+	// reads keeps writing. Against a plain close the second write fails
+	// (the first draws a reset); a lingering close takes both.
+	time.Sleep(100 * time.Millisecond)
+	for i := range 2 {
+		if _, err := io.WriteString(c, strings.Repeat("x", 16<<10)); err != nil {
+			t.Fatalf("body write %d after the response: %v (the server did not linger)", i+1, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	got, err := io.ReadAll(c)
 	if !strings.HasPrefix(string(got), "HTTP/1.1 413 ") {
@@ -1241,5 +1251,42 @@ func TestHTTP1FrontHandOffClearsDeadlines(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "/chunked 3" {
 		t.Errorf("handed-off request: %d %q", resp.StatusCode, body)
+	}
+}
+
+// On a keep-alive connection, a head begun after the idle wait must come
+// whole within the header timeout, not the (longer) keep-alive one.
+func TestHTTP1FrontHeadAfterIdleMeetsHeaderTimeout(t *testing.T) {
+	srv := newWireServer(wireHandler(writeWireFiles(t)), func(s *http.Server) {
+		s.ReadHeaderTimeout = 300 * time.Millisecond
+		s.IdleTimeout = 10 * time.Second
+	})
+	_, addr := startFastFront(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, reqGET("/small")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	time.Sleep(100 * time.Millisecond) // idle a while, then half a head
+	start := time.Now()
+	if _, err := io.WriteString(c, "GET /small HTTP/1.1\r\nHost: t\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatalf("an answer to half a head")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("half a head held the connection %s; want about the 300ms header timeout", d)
 	}
 }
