@@ -89,9 +89,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.done(j, status, 0)
 		return
 	}
-	if pf := j.outcome.File; pf != nil {
-		j.outcome.File = nil
-		runner = h.sendParkedFile(j, runner, pf)
+	if parked := j.outcome.Parked; parked != nil {
+		j.outcome.Parked = nil
+		runner = h.sendParked(j, runner, parked)
 	}
 	if runner == nil {
 		h.finish(j, w, r)
@@ -246,22 +246,33 @@ func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
 	return 0, s
 }
 
-// sendParkedFile sends a wsgi.file_wrapper response's file with no
-// Python thread held (a runner passes its slot on first), then has the
-// app's iterable closed on the next Python thread free, as PEP 3333 asks
-// once the response is sent. It returns the slot that ran the close()
-// when this handler became its runner (see dispatch), else nil.
+// sendParked sends the rest of a parked response (a wsgi.file_wrapper's
+// file, or a large body) with no Python thread held (a runner passes its
+// slot on first), then has it released on the next Python thread free:
+// the file_wrapper's close(), as PEP 3333 asks once the response is sent,
+// or the body's bytes objects dropped. It returns the slot that ran the
+// release when this handler became its runner (see dispatch), else nil.
 //
-// Why: a file sent from a Python thread held that thread for the whole
-// download, so --threads slow downloads stopped the app.
-func (h *handler) sendParkedFile(j *job, runner *slot, pf *pybridge.ParkedFile) *slot {
+// Why: a response sent from a Python thread held that thread for as long
+// as the client took to read it, so --threads slow downloads stopped the
+// app.
+func (h *handler) sendParked(j *job, runner *slot, pf *pybridge.Parked) *slot {
 	if runner != nil {
 		h.python.leave(runner)
 	}
-	if err := j.x.SendFile(pf.File); err != nil {
-		j.outcome.Failed, j.outcome.Err = true, err
+	if pf.File != nil {
+		if err := j.x.SendFile(pf.File); err != nil {
+			j.outcome.Failed, j.outcome.Err = true, err
+		}
+		_ = pf.File.Close()
 	}
-	_ = pf.File.Close()
+	for _, b := range pf.Body {
+		if err := j.x.Write(b); err != nil {
+			j.outcome.Failed, j.outcome.Err = true, err
+			break
+		}
+	}
+	pf.Body = nil // views of C memory: gone once released
 	j.parked = pf
 	queueWait := j.queueWait // the close's own wait is not the request's
 	defer func() { j.queueWait = queueWait }()

@@ -33,9 +33,9 @@ type job struct {
 	wake     chan struct{}
 	promoted *slot
 	enqueued time.Time // when it began to wait; set only for the metrics
-	// parked: the job is not a request but the close() of a sent
-	// wsgi.file_wrapper response (handler.sendParkedFile).
-	parked *pybridge.ParkedFile
+	// parked: the job is not a request but the release of a parked
+	// response already sent (handler.sendParked).
+	parked *pybridge.Parked
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}

@@ -113,9 +113,10 @@ void gw_request_next(gw_thread *t, gw_result *out);
  * every reference the request holds. Always safe to call. */
 void gw_request_close(gw_thread *t, gw_result *out);
 
-/* A file_wrapper response parked while Go sends its file: the app's
- * iterable, still open, off any thread. Go holds the pointer, never the
- * Python object inside. */
+/* A response parked while Go sends the rest of it with no Python thread
+ * held: a file_wrapper's iterable, still open, or a large list body with
+ * the objects that keep its bytes alive. Go holds the pointer, never the
+ * Python objects inside. */
 typedef struct gw_parked gw_parked;
 /* gw_request_park ends the Python part of t's request after GW_FILE,
  * keeping its iterable open, so t can serve other requests while Go
@@ -123,6 +124,14 @@ typedef struct gw_parked gw_parked;
  * reference, or NULL (out of memory: the iterable was closed as
  * gw_request_close does, and out says how that went). */
 gw_parked *gw_request_park(gw_thread *t, gw_result *out);
+/* gw_request_park_body parks the body of t's last GW_FULL result: the
+ * returned gw_parked owns what keeps the bytes alive and a copy of the
+ * iovecs (gw_parked_iov), so Go may write them after t has moved on.
+ * No Python call (no GIL needed). NULL when out of memory: the body then
+ * stays valid only until t's next call, as usual. */
+gw_parked *gw_request_park_body(gw_thread *t, const gw_result *out);
+/* gw_parked_iov gives the parked body's iovecs (none for a file). */
+const struct iovec *gw_parked_iov(const gw_parked *p, int *count);
 /* gw_parked_close calls close() on p's iterable on thread t (idle,
  * between requests), drops it and frees p; out->error holds what close()
  * raised. */

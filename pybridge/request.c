@@ -550,11 +550,36 @@ void gw_request_close(gw_thread *t, gw_result *out) {
 }
 
 struct gw_parked {
-    PyObject *result; /* strong reference: the app's iterable, open */
+    PyObject *result;   /* strong reference: the app's iterable, or the body */
+    int closed;         /* a body: close() was called already (or has none) */
+    struct iovec *iov;  /* a body's bytes, inside result; malloc'd */
+    int iov_count;
 };
 
+gw_parked *gw_request_park_body(gw_thread *t, const gw_result *out) {
+    gw_parked *p = calloc(1, sizeof *p);
+    struct iovec *iov = malloc(sizeof *iov * (size_t)(out->iov_count ? out->iov_count : 1));
+    if (p == NULL || iov == NULL) {
+        free(p);
+        free(iov);
+        return NULL;
+    }
+    memcpy(iov, out->iov, sizeof *iov * (size_t)out->iov_count);
+    p->iov = iov;
+    p->iov_count = out->iov_count;
+    p->result = t->keep; /* the reference moves: no refcount change, no GIL */
+    t->keep = NULL;
+    p->closed = 1;
+    return p;
+}
+
+const struct iovec *gw_parked_iov(const gw_parked *p, int *count) {
+    *count = p->iov_count;
+    return p->iov;
+}
+
 gw_parked *gw_request_park(gw_thread *t, gw_result *out) {
-    gw_parked *p = malloc(sizeof *p);
+    gw_parked *p = calloc(1, sizeof *p);
     gw_acquire_gil(t, t->tstate);
     gw_begin(t, out);
     out->kind = GW_END;
@@ -573,11 +598,12 @@ void gw_parked_close(gw_thread *t, gw_parked *p, gw_result *out) {
     gw_begin(t, out);
     out->kind = GW_END;
     t->result = p->result; /* back on a thread, to close as usual */
-    t->closed = 0;
+    t->closed = p->closed;
     p->result = NULL;
     gw_close_and_drop(t);
     gw_end(t, out);
     gw_release_request_gil(t, out);
+    free(p->iov);
     free(p);
 }
 

@@ -49,11 +49,12 @@ type Outcome struct {
 	// Warning is text to log although the response went out, e.g. an
 	// exception raised by the iterable's close().
 	Warning string
-	// File, when set, is a wsgi.file_wrapper response whose file the
-	// caller must still send (the status and headers went to
-	// StartResponse), then hand to Thread.CloseParked on any Python
-	// thread. The Python thread is free meanwhile.
-	File *ParkedFile
+	// Parked, when set, is the rest of the response for the caller to
+	// send (the status and headers went to StartResponse): a
+	// wsgi.file_wrapper's file, or a large body. Then hand it to
+	// Thread.CloseParked on any Python thread. The Python thread is free
+	// meanwhile.
+	Parked *Parked
 	// GILWait is how long the request's thread waited to take the GIL,
 	// and PythonTime how long it held it, summed over the request; both
 	// are zero unless SetTiming(true).
@@ -177,6 +178,10 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange)
 		o.HeadersSent = t.headersSent
 		switch kind {
 		case C.GW_FULL:
+			if parked := t.parkLargeBody(r); parked != nil {
+				o.Parked = parked
+				return o
+			}
 			for _, iov := range unsafe.Slice(r.iov, int(r.iov_count)) {
 				if err := x.Write(cBytes((*C.char)(iov.iov_base), iov.iov_len)); err != nil {
 					o.Failed, o.Err = true, err
@@ -211,7 +216,7 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange)
 			if t.res.error != nil {
 				o.Warning += C.GoStringN(t.res.error, C.int(t.res.error_len))
 			}
-			o.File = &ParkedFile{File: f, parked: parked}
+			o.Parked = &Parked{File: f, parked: parked}
 			return o
 		default:
 			o.Failed, o.Err = true, fmt.Errorf("pybridge: unknown result kind %d", int(kind))
@@ -232,18 +237,53 @@ func (t *Thread) finish(o *Outcome, kind C.int) {
 	}
 }
 
-// ParkedFile is a wsgi.file_wrapper response left for Go to send: File
-// is a duplicate of the app's descriptor at the app's offset (close it
-// when sent), and the app's iterable waits, open, for CloseParked.
-type ParkedFile struct {
+// Parked is the rest of a response left for Go to send with no Python
+// thread held, then to release with CloseParked:
+//   - File: a wsgi.file_wrapper's file, a duplicate of the app's
+//     descriptor at the app's offset (close it when sent); the app's
+//     iterable waits, open;
+//   - Body: a list body of at least ParkBodyBytes, as views of the
+//     app's bytes objects, which the parked C struct keeps alive.
+type Parked struct {
 	File   *os.File
-	parked *C.gw_parked // nil if parking failed (the iterable is closed)
+	Body   [][]byte
+	parked *C.gw_parked // nil if parking a file failed (the iterable is closed)
 }
 
-// CloseParked calls close() on a parked response's iterable, on this
-// Python thread (idle, between requests), and returns what close()
-// raised, for the log.
-func (t *Thread) CloseParked(pf *ParkedFile) (warning string) {
+// ParkBodyBytes is the smallest list body that is parked: one that a slow
+// client may take long to read. Smaller ones are written while the
+// Python thread waits, which costs less than the second trip through the
+// queue that releasing a parked body takes.
+const ParkBodyBytes = 128 << 10
+
+// parkLargeBody parks a GW_FULL body of at least ParkBodyBytes, or
+// returns nil (the body is written at once).
+func (t *Thread) parkLargeBody(r *C.gw_result) *Parked {
+	iovs := unsafe.Slice(r.iov, int(r.iov_count))
+	total := 0
+	for _, iov := range iovs {
+		total += int(iov.iov_len)
+	}
+	if total < ParkBodyBytes {
+		return nil
+	}
+	p := C.gw_request_park_body(t.c, r)
+	if p == nil {
+		return nil
+	}
+	var n C.int
+	parkedIov := unsafe.Slice(C.gw_parked_iov(p, &n), int(n))
+	body := make([][]byte, len(parkedIov))
+	for i, iov := range parkedIov {
+		body[i] = cBytes((*C.char)(iov.iov_base), iov.iov_len)
+	}
+	return &Parked{Body: body, parked: p}
+}
+
+// CloseParked releases a parked response on this Python thread (idle,
+// between requests): close() on a file_wrapper's iterable, the body's
+// objects dropped. It returns what close() raised, for the log.
+func (t *Thread) CloseParked(pf *Parked) (warning string) {
 	if pf.parked == nil {
 		return ""
 	}

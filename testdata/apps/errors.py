@@ -263,6 +263,21 @@ def r_file_wrapper_nofd(environ, start_response, path):
     return _file_response(environ, filelike)
 
 
+def r_big_body(environ, start_response, path):
+    # A list body (the server's one-result path), in two parts, of
+    # pattern_bytes(size).
+    size = _qarg(environ, "size", int, 1024 * 1024)
+    if size < 0:
+        return _simple(start_response, path, "400 Bad Request", b"bad size")
+    data = pattern_bytes(size)
+    start_response("200 OK", [
+        ("Content-Type", "application/octet-stream"),
+        ("Content-Length", str(size)),
+    ])
+    half = size // 2
+    return [data[:half], data[half:]]
+
+
 def r_sleep(environ, start_response, path):
     time.sleep(_qarg(environ, "s", float, 1.0))
     return _simple(start_response, path, "200 OK", b"slept")
@@ -389,6 +404,7 @@ ROUTES = {
     "/write": r_write,
     "/file-wrapper": r_file_wrapper,
     "/file-wrapper-nofd": r_file_wrapper_nofd,
+    "/big-body": r_big_body,
     "/sleep": r_sleep,
     "/big-headers": r_big_headers,
     "/closed": r_closed,
