@@ -114,6 +114,7 @@ func (j *job) begin(h *handler, w http.ResponseWriter, r *http.Request) {
 	j.x.reset(w, r, h.log, h.timeouts)
 	j.outcome = pybridge.Outcome{}
 	j.queueWait, j.ranPython = 0, false
+	j.parked = nil
 	if j.wake == nil {
 		j.wake = make(chan struct{}, 1)
 	}
@@ -284,15 +285,14 @@ func (h *handler) sendParked(j *job, runner *slot, pf *pybridge.Parked) *slot {
 		return s
 	}
 	// No limit and no timeout here: the close must run, or the app's
-	// file stays open.
-	h.queued.Add(1)
+	// file stays open. First in line, and not counted against
+	// --max-queued: it is the end of a request, not a new one.
 	if h.metrics != nil {
 		j.enqueued = time.Now()
 	}
-	p.enqueue(j)
+	p.enqueueFirst(j)
 	p.mu.Unlock()
 	<-j.wake
-	h.queued.Add(-1)
 	s := j.promoted
 	if s == nil {
 		return nil // a runner closed it

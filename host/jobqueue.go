@@ -20,6 +20,19 @@ func (q *jobQueue) push(j *job) {
 	q.items = append(q.items, j)
 }
 
+// pushFront puts j before every waiting job (a release of a sent
+// response: handler.sendParked).
+func (q *jobQueue) pushFront(j *job) {
+	if q.head > 0 {
+		q.head--
+		q.items[q.head] = j
+		return
+	}
+	q.items = append(q.items, nil)
+	copy(q.items[1:], q.items)
+	q.items[0] = j
+}
+
 // pop takes the oldest request, or nil.
 func (q *jobQueue) pop() *job {
 	if q.head == len(q.items) {

@@ -83,6 +83,13 @@ type pythonSlots struct {
 	lastProgress atomic.Int64 // ns since epoch when a runner last finished a request
 	watchdog     *time.Timer
 	watchArmed   bool
+
+	// parked counts responses sent without a Python thread and not yet
+	// released (handler.sendParked); past maxParked, responses are sent
+	// from the Python thread again, as before parking existed, so that
+	// slow clients cannot pin an unbounded number of bodies and files.
+	parked    atomic.Int64
+	maxParked int64
 }
 
 // stallAfter is how long the running requests may go without finishing
@@ -136,7 +143,7 @@ type slot struct {
 }
 
 func newPythonSlots(n int, track bool) *pythonSlots {
-	p := &pythonSlots{track: track, epoch: time.Now()}
+	p := &pythonSlots{track: track, epoch: time.Now(), maxParked: int64(max(64, 16*n))}
 	for i := 0; i < n; i++ {
 		s := &slot{}
 		p.all = append(p.all, s)
@@ -159,6 +166,18 @@ func (p *pythonSlots) claim() *slot {
 // enqueue adds j to the waiting requests. Call it with p.mu held.
 func (p *pythonSlots) enqueue(j *job) {
 	p.waiting.push(j)
+	p.armWatchdog()
+}
+
+// enqueueFirst puts j before every waiting request: the release of a
+// response already sent, which should not wait behind new work (its
+// close() may free what they need). Call it with p.mu held.
+func (p *pythonSlots) enqueueFirst(j *job) {
+	p.waiting.pushFront(j)
+	p.armWatchdog()
+}
+
+func (p *pythonSlots) armWatchdog() {
 	if !p.watchArmed {
 		p.watchArmed = true
 		// The watchdog's clocks start now: nobody waited before, and
@@ -330,9 +349,17 @@ func (p *pythonSlots) leaveLocked(s *slot) {
 func (p *pythonSlots) run(s *slot, j *job) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	release := j.parked // a release job (handler.sendParked), not a request
+	j.parked = nil
 	defer func() {
 		if r := recover(); r != nil {
-			j.outcome = pybridge.Outcome{Failed: true, Err: fmt.Errorf("gowsgi internal error while serving the request: %v", r)}
+			err := fmt.Errorf("gowsgi internal error while serving the request: %v", r)
+			if release != nil {
+				// The response went out already: only the log hears of it.
+				j.outcome.Warning += err.Error()
+			} else {
+				j.outcome = pybridge.Outcome{Failed: true, Err: err}
+			}
 			s.running.Store(0)
 			if p.track {
 				s.mu.Lock()
@@ -343,7 +370,11 @@ func (p *pythonSlots) run(s *slot, j *job) {
 	}()
 	t, err := pybridge.CurrentThread()
 	if err != nil {
-		j.outcome = pybridge.Outcome{Failed: true, Err: err}
+		if release != nil {
+			j.outcome.Warning += err.Error()
+		} else {
+			j.outcome = pybridge.Outcome{Failed: true, Err: err}
+		}
 		return
 	}
 	if p.track {
@@ -353,16 +384,22 @@ func (p *pythonSlots) run(s *slot, j *job) {
 		s.mu.Unlock()
 	}
 	s.running.Store(int32(t.OSThreadID()))
-	if j.parked != nil {
-		j.outcome.Warning += t.CloseParked(j.parked)
-		j.parked = nil
+	if release != nil {
+		j.outcome.Warning += t.CloseParked(release)
+		p.parked.Add(-1)
 	} else {
-		j.outcome = t.Serve(&j.env, j.body, j.stream, &j.x)
+		park := p.parked.Load() < p.maxParked
+		j.outcome = t.Serve(&j.env, j.body, j.stream, &j.x, park)
+		if j.outcome.Parked != nil {
+			p.parked.Add(1)
+		}
 	}
 	s.running.Store(0)
 	if p.track {
 		s.mu.Lock()
-		j.x.timedOut = s.interrupted
+		if release == nil {
+			j.x.timedOut = s.interrupted
+		}
 		s.busy, s.thread = false, nil
 		s.mu.Unlock()
 	}

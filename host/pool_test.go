@@ -33,6 +33,28 @@ func TestJobQueueOrderAndRemove(t *testing.T) {
 	}
 }
 
+// A release (pushFront) goes before every waiting request, whether the
+// queue's head has moved or not.
+func TestJobQueuePushFront(t *testing.T) {
+	var q jobQueue
+	a, b, r1, r2 := queuedJob(), queuedJob(), queuedJob(), queuedJob()
+	q.push(a)
+	q.pushFront(r1) // head at 0: inserted
+	q.push(b)
+	if got := q.pop(); got != r1 {
+		t.Fatal("pushFront did not go first")
+	}
+	q.pushFront(r2) // head moved: reuses the slot before it
+	for i, want := range []*job{r2, a, b} {
+		if got := q.pop(); got != want {
+			t.Fatalf("pop %d: wrong job", i)
+		}
+	}
+	if q.pop() != nil || q.len() != 0 {
+		t.Fatal("queue not empty")
+	}
+}
+
 // Under sustained load the queue never empties; its array must not grow
 // with the number of requests served.
 func TestJobQueueStaysBoundedWhenNeverEmpty(t *testing.T) {

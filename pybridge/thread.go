@@ -20,7 +20,8 @@ import (
 )
 
 // Exchange is the HTTP side of one request, as the bridge sees it. Its
-// methods are called on the Python thread with the GIL released.
+// methods are called on the Python thread with the GIL released (a
+// parked response's rest is sent by the caller instead, see Parked).
 type Exchange interface {
 	// StartResponse checks and sends the status and headers. An error
 	// means they are invalid and nothing was sent.
@@ -133,8 +134,10 @@ func (t *Thread) Close() {
 
 // Serve runs one request through the app and drives its response to x.
 // body is the pre-read request body; with stream set, wsgi.input reads
-// from x.ReadBody instead.
-func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange) (o Outcome) {
+// from x.ReadBody instead. With park set, a file_wrapper file or a large
+// body is left to the caller to send (Outcome.Parked); otherwise it is
+// sent here, with this thread waiting.
+func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange, park bool) (o Outcome) {
 	t.exchange = x
 	t.headersSent = false
 	defer func() {
@@ -178,9 +181,11 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange)
 		o.HeadersSent = t.headersSent
 		switch kind {
 		case C.GW_FULL:
-			if parked := t.parkLargeBody(r); parked != nil {
-				o.Parked = parked
-				return o
+			if park {
+				if parked := t.parkLargeBody(r); parked != nil {
+					o.Parked = parked
+					return o
+				}
 			}
 			for _, iov := range unsafe.Slice(r.iov, int(r.iov_count)) {
 				if err := x.Write(cBytes((*C.char)(iov.iov_base), iov.iov_len)); err != nil {
@@ -207,6 +212,14 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange)
 			f, err := openFileAt(int(r.file_fd), int64(r.file_offset))
 			if err != nil {
 				o.Failed, o.Err = true, err
+				t.finish(&o, kind)
+				return o
+			}
+			if !park {
+				if err := x.SendFile(f); err != nil {
+					o.Failed, o.Err = true, err
+				}
+				_ = f.Close()
 				t.finish(&o, kind)
 				return o
 			}
