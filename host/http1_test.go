@@ -1222,28 +1222,14 @@ func TestHTTP1FrontHandOffClearsDeadlines(t *testing.T) {
 		fmt.Fprintf(w, "%s %d", r.URL.Path, len(body))
 	})
 	_, addr := startFastFront(t, newWireServer(h, nil))
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	if _, err := io.WriteString(c, reqGET("/deadline")); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	c, br := keepAliveAfter(t, addr, reqGET("/deadline"))
 	time.Sleep(60 * time.Millisecond) // both deadlines have passed
 	chunked := "POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
 	if _, err := io.WriteString(c, chunked); err != nil {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err = http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("the handed-off request got no answer: %v", err)
 	}
@@ -1262,21 +1248,7 @@ func TestHTTP1FrontHeadAfterIdleMeetsHeaderTimeout(t *testing.T) {
 		s.IdleTimeout = 10 * time.Second
 	})
 	_, addr := startFastFront(t, srv)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	if _, err := io.WriteString(c, reqGET("/small")); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	c, br := keepAliveAfter(t, addr, reqGET("/small"))
 	time.Sleep(100 * time.Millisecond) // idle a while, then half a head
 	start := time.Now()
 	if _, err := io.WriteString(c, "GET /small HTTP/1.1\r\nHost: t\r\n"); err != nil {
@@ -1289,4 +1261,26 @@ func TestHTTP1FrontHeadAfterIdleMeetsHeaderTimeout(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("half a head held the connection %s; want about the 300ms header timeout", d)
 	}
+}
+
+// keepAliveAfter dials addr, has req answered, and returns the connection,
+// kept alive, for what a test sends next. The test's cleanup closes it.
+func keepAliveAfter(t *testing.T, addr, req string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return c, br
 }
