@@ -124,6 +124,11 @@ typedef struct gw_parked gw_parked;
  * reference, or NULL (out of memory: the iterable was closed as
  * gw_request_close does, and out says how that went). */
 gw_parked *gw_request_park(gw_thread *t, gw_result *out);
+/* A list body of at least this many bytes may be parked (Go decides):
+ * its bytes are then kept alive by a tuple, not by the app's list, which
+ * the app could change while Go writes. */
+#define GW_PARK_BODY_BYTES (128 * 1024)
+
 /* gw_request_park_body parks the body of t's last GW_FULL result: the
  * returned gw_parked owns what keeps the bytes alive and a copy of the
  * iovecs (gw_parked_iov), so Go may write them after t has moved on.

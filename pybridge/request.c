@@ -358,6 +358,7 @@ static void gw_full(gw_thread *t, gw_result *out) {
         return;
     }
     int count = 0;
+    size_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
         if (!PyBytes_Check(item)) {
@@ -368,6 +369,7 @@ static void gw_full(gw_thread *t, gw_result *out) {
         if (PyBytes_GET_SIZE(item) > 0) {
             t->iov[count].iov_base = PyBytes_AS_STRING(item);
             t->iov[count].iov_len = (size_t)PyBytes_GET_SIZE(item);
+            total += t->iov[count].iov_len;
             count++;
         }
     }
@@ -375,9 +377,20 @@ static void gw_full(gw_thread *t, gw_result *out) {
         gw_fail(t, out);
         return;
     }
-    /* An exact list or tuple has no close() and nobody can change it under
-     * us, so it keeps the bytes alive until Go has written them. */
-    t->keep = Py_NewRef(seq);
+    /* An exact list or tuple has no close(), so it keeps the bytes alive
+     * until Go has written them. A list the app keeps could be changed by
+     * another thread meanwhile: for a body that may be parked (written
+     * long after, while other requests run), a tuple of the same bytes
+     * objects keeps them instead. */
+    if (total >= GW_PARK_BODY_BYTES && PyList_CheckExact(seq)) {
+        t->keep = PyList_AsTuple(seq); /* new reference */
+        if (t->keep == NULL) {
+            gw_fail(t, out);
+            return;
+        }
+    } else {
+        t->keep = Py_NewRef(seq);
+    }
     t->closed = 1;
     out->kind = GW_FULL;
     out->iov = t->iov;

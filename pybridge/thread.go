@@ -267,7 +267,7 @@ type Parked struct {
 // client may take long to read. Smaller ones are written while the
 // Python thread waits, which costs less than the second trip through the
 // queue that releasing a parked body takes.
-const ParkBodyBytes = 128 << 10
+const ParkBodyBytes = C.GW_PARK_BODY_BYTES
 
 // parkLargeBody parks a GW_FULL body of at least ParkBodyBytes, or
 // returns nil (the body is written at once).
