@@ -84,7 +84,9 @@ func TestBadFlagsExitWithCode2(t *testing.T) {
 		{"run", "--threads", "0", "hello:application"},
 		{"run", "--nosuchflag", "hello:application"},
 		{"run", "--log-level", "loud", "hello:application"},
-		{"run", "--virtualenv", "/nonexistent", "hello:application"},
+		// (bound to :0: on the default port, a server running there would
+		// fail it first, with another message)
+		{"run", "--virtualenv", "/nonexistent", "-b", "127.0.0.1:0", "hello:application"},
 	} {
 		code, out := runGowsgi(t, nil, args...)
 		if code != 2 || !strings.HasPrefix(out, "gowsgi: ") {
