@@ -378,10 +378,6 @@ func (c *http1Conn) appendDate(b []byte) []byte {
 	return append(b, c.date...)
 }
 
-// reqBody is the request body still to be read (remaining 0 when the
-// request had none). Ours even if the handler wrapped r.Body.
-func (c *http1Conn) reqBody() *http1Body { return &c.body }
-
 // http1Body is a request body of known length, read from the
 // connection's buffer first, then straight into the caller's slice.
 type http1Body struct {

@@ -195,6 +195,8 @@ func (l *handoffListener) Close() error {
 
 func (l *handoffListener) Addr() net.Addr { return l.addr }
 
+var _ net.Conn = (*prefixConn)(nil)
+
 // prefixConn is a connection whose first bytes were already read: Read
 // returns them before reading the socket again.
 type prefixConn struct {

@@ -28,7 +28,7 @@ func parseHead(head string, req *http.Request, vals *[]string) bool {
 		return false
 	}
 	method, line, ok := strings.Cut(line, " ")
-	if !ok || !isTokenString(method) || method == "CONNECT" || method == "PRI" {
+	if !ok || !isToken(method) || method == "CONNECT" || method == "PRI" {
 		return false
 	}
 	target, proto, ok := strings.Cut(line, " ")
@@ -51,11 +51,11 @@ func parseHead(head string, req *http.Request, vals *[]string) bool {
 			break // the empty line ends the head
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || !isTokenString(name) {
+		if !ok || !isToken(name) {
 			return false // also a line folded onto the last (obs-fold)
 		}
 		value = trimOWS(value)
-		if !plainFieldValue(value) {
+		if !validValue(value) {
 			return false
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
@@ -153,17 +153,6 @@ func plainPath(s string) bool {
 	return true
 }
 
-// plainFieldValue: no control characters but tab (net/http's rule too;
-// values are already trimmed of surrounding spaces and tabs).
-func plainFieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 func trimOWS(s string) string {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
@@ -172,18 +161,6 @@ func trimOWS(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-func isTokenString(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || !tokenChars[c] {
-			return false
-		}
-	}
-	return true
 }
 
 // parseDigits parses a Content-Length: 1 to 18 digits, nothing else.

@@ -2,7 +2,6 @@ package host
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/textproto"
 	"slices"
@@ -188,7 +187,7 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 	// The unread part of the request body: discard it now, or close (a
 	// closing connection never waits for it: the 413 for a body too
 	// large must not wait for that body).
-	if b := c.reqBody(); (b.remaining > 0 || b.err != nil) && !w.closeAfter {
+	if b := &c.body; (b.remaining > 0 || b.err != nil) && !w.closeAfter {
 		if b.closed || b.err != nil || b.remaining >= maxUnreadBodyDiscard || b.discard() != nil {
 			w.closeAfter = true // (http1Conn.close lingers for unread bytes)
 		}
@@ -250,7 +249,7 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 	slices.Sort(keys) // net/http sends them sorted
 	c.keys = keys
 	for _, k := range keys {
-		if (k == "Content-Length" && w.chunked) || !isTokenString(k) {
+		if (k == "Content-Length" && w.chunked) || !isToken(k) {
 			continue // a name that is not a token could split the response
 		}
 		for _, v := range h[k] {
@@ -399,5 +398,3 @@ var _ interface {
 	io.ReaderFrom
 	deadliner
 } = (*http1Response)(nil)
-
-var _ net.Conn = (*prefixConn)(nil)

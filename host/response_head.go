@@ -45,13 +45,15 @@ func parseStatus(status []byte) (int, error) {
 	return code, nil
 }
 
-// isToken reports whether b is an RFC 9110 token (a valid header name).
-func isToken(b []byte) bool {
+// isToken reports whether b is an RFC 9110 token (a valid header name or
+// method). Both the app's response heads ([]byte) and the fast path's
+// request heads (string) are checked with it.
+func isToken[T ~string | ~[]byte](b T) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if c >= 0x80 || !tokenChars[c] {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; c >= 0x80 || !tokenChars[c] {
 			return false
 		}
 	}
@@ -74,9 +76,10 @@ var tokenChars = func() (t [128]bool) {
 
 // validValue rejects what would break the framing: CR, LF, NUL and other
 // controls except tab. Bytes 0x80-0xFF are latin-1 text and allowed.
-func validValue(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 && c != '\t') || c == 0x7f {
+// (net/http's rule for request header values too.)
+func validValue[T ~string | ~[]byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 			return false
 		}
 	}
