@@ -20,13 +20,19 @@ var errClientGone = errors.New("client disconnected")
 
 // exchange implements pybridge.Exchange over net/http for one request.
 // Its methods run on the Python thread's goroutine while the handler
-// goroutine waits, so they never race with the handler.
+// goroutine waits, so they never race with the handler; a streamed
+// response's sender goroutine (stream.go) is the one exception, and every
+// other use of the writer waits for it first (settle).
 type exchange struct {
 	w             http.ResponseWriter
 	r             *http.Request
 	head          responseHead
 	headerWritten bool
-	written       int64
+	written       int64 // body bytes written to w
+	// streamed counts body bytes accepted from the app, sent or queued
+	// for the sender; only the Python thread's goroutine uses it.
+	streamed int64
+	stream   *streamSender // nil until a streamed chunk comes
 	log           *Logger
 	// timedOut: the request ran past --request-timeout and was
 	// interrupted; its response is replaced with a 504 if still possible.
@@ -63,6 +69,9 @@ func (x *exchange) reset(w http.ResponseWriter, r *http.Request, log *Logger, t 
 
 // readBody reads the request body with the body timeout armed.
 func (x *exchange) readBody(p []byte) (int, error) {
+	if err := x.settle(); err != nil {
+		return 0, err // the client is gone
+	}
 	if x.timeouts.body > 0 {
 		if d, ok := x.w.(deadliner); ok {
 			_ = d.SetReadDeadline(time.Now().Add(x.timeouts.body))
@@ -112,6 +121,9 @@ func (x *exchange) armWrite() {
 }
 
 func (x *exchange) StartResponse(h *pybridge.Head) error {
+	if err := x.settle(); err != nil {
+		return err
+	}
 	head, err := applyHead(h, x.w.Header())
 	if err != nil {
 		return err
@@ -133,6 +145,10 @@ func (x *exchange) writeHeader() {
 }
 
 func (x *exchange) Write(p []byte) error {
+	if err := x.settle(); err != nil {
+		return err
+	}
+	defer func() { x.streamed = x.written }()
 	x.writeHeader()
 	if cl := x.head.contentLength; cl >= 0 && x.written+int64(len(p)) > cl {
 		p = p[:cl-x.written]
@@ -160,15 +176,34 @@ func (x *exchange) write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Flush pushes a streamed chunk to the client now (PEP 3333: no buffering
-// of iterable output) and notices a client that has left.
+// Flush pushes everything written to the client now.
 func (x *exchange) Flush() error {
+	if err := x.settle(); err != nil {
+		return err
+	}
 	x.writeHeader()
+	return x.push()
+}
+
+// errorFlusher is how net/http's writers (and gowsgi's own) flush and
+// report a failure; asserted directly, it costs no allocation per chunk,
+// unlike http.NewResponseController.
+type errorFlusher interface{ FlushError() error }
+
+// push flushes what the writer holds (PEP 3333: no buffering of
+// iterable output) and notices a client that has left.
+func (x *exchange) push() error {
 	if err := x.r.Context().Err(); err != nil {
 		return fmt.Errorf("%w: %v", errClientGone, err)
 	}
 	x.armWrite()
-	if err := http.NewResponseController(x.w).Flush(); err != nil {
+	var err error
+	if f, ok := x.w.(errorFlusher); ok {
+		err = f.FlushError()
+	} else {
+		err = http.NewResponseController(x.w).Flush()
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %v", errClientGone, err)
 	}
 	return nil
@@ -177,6 +212,10 @@ func (x *exchange) Flush() error {
 // SendFile copies f to the client; net/http uses sendfile(2) for it when
 // the length is known, so no Python runs per byte.
 func (x *exchange) SendFile(f *os.File) error {
+	if err := x.settle(); err != nil {
+		return err
+	}
+	defer func() { x.streamed = x.written }()
 	remaining := x.head.contentLength
 	if remaining < 0 && !x.headerWritten {
 		if size, err := fileRemaining(f); err == nil {

@@ -65,10 +65,7 @@ func gowsgiWrite(h C.uintptr_t, headers *C.char, headersLen C.size_t, headerCoun
 	if n == 0 {
 		return 0
 	}
-	if err := t.exchange.Write(cBytes(data, n)); err != nil {
-		return -1
-	}
-	if err := t.exchange.Flush(); err != nil {
+	if err := t.exchange.Stream(cBytes(data, n)); err != nil {
 		return -1
 	}
 	return 0

@@ -28,9 +28,12 @@ type Exchange interface {
 	StartResponse(head *Head) error
 	// Write sends body bytes; p views C memory, valid only during the call.
 	Write(p []byte) error
-	// Flush pushes written bytes to the client now: streamed chunks and
-	// write() output must not wait in a buffer (PEP 3333).
-	Flush() error
+	// Stream sends one block of a streamed response (an iterable's
+	// chunk, a write() call's bytes). It must not wait in a buffer (PEP
+	// 3333): it is sent before Stream returns, or by a sender that goes
+	// on sending while the app produces the next block. p views C
+	// memory, valid only during the call.
+	Stream(p []byte) error
 	// SendFile sends f from its current offset to its end.
 	SendFile(f *os.File) error
 	// ReadBody reads the request body for a streaming wsgi.input.
@@ -198,11 +201,7 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange,
 			return o
 		case C.GW_CHUNK:
 			iov := unsafe.Slice(r.iov, 1)[0]
-			err := x.Write(cBytes((*C.char)(iov.iov_base), iov.iov_len))
-			if err == nil {
-				err = x.Flush()
-			}
-			if err != nil {
+			if err := x.Stream(cBytes((*C.char)(iov.iov_base), iov.iov_len)); err != nil {
 				o.Failed, o.Err = true, err
 				t.finish(&o, kind)
 				return o

@@ -304,6 +304,32 @@ func TestStreamingFlushesEachChunk(t *testing.T) {
 		t.Fatalf("first chunk after %s, whole body after %s: the first chunk must arrive before the generator ends", firstAt, total)
 	}
 
+	// Chunks that come back to back may be sent together (host/stream.go),
+	// but never held back while the app then waits.
+	start = time.Now()
+	resp3, err := http.Get(s.url + "/burst-then-wait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp3.Body.Close()
+	burst := make([]byte, 2000)
+	if _, err := io.ReadFull(resp3.Body, burst); err != nil {
+		t.Fatalf("the burst: %v", err)
+	}
+	burstAt := time.Since(start)
+	for i := range burst {
+		if want := byte('0' + i/100%10); burst[i] != want {
+			t.Fatalf("burst byte %d is %q, want %q", i, burst[i], want)
+		}
+	}
+	rest, err = io.ReadAll(resp3.Body)
+	if err != nil || string(rest) != "last\n" {
+		t.Fatalf("after the burst %q %v", rest, err)
+	}
+	if burstAt > 1000*time.Millisecond {
+		t.Fatalf("the burst's last chunk arrived after %s: it waited for the app's pause", burstAt)
+	}
+
 	resp2, body := s.get(t, "/?chunks=50&size=1000")
 	expectStatus(t, resp2, body, 200)
 	if len(body) != 50000 || body[0] != 'a' || body[49999] != byte('a'+49%26) {

@@ -10,6 +10,12 @@ GET /?chunks=N&delay=S&size=B
 GET /wait-first
     yields b"first\\n", sleeps 2 s, yields b"last\\n": a client must see
     the first chunk about 2 s before the body ends.
+
+GET /burst-then-wait
+    yields 20 chunks of 100 bytes back to back (b"0" * 100 ... b"9" * 100,
+    twice), sleeps 2 s, yields b"last\n": chunks that come quickly may
+    leave together, but all 2,000 bytes must reach the client long before
+    the pause ends.
 """
 
 import time
@@ -36,12 +42,22 @@ def _wait_first():
     yield b"last\n"
 
 
+def _burst_then_wait():
+    for i in range(20):
+        yield str(i % 10).encode() * 100
+    time.sleep(2)
+    yield b"last\n"
+
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "") or "/"
     headers = [("Content-Type", "text/plain"), ("Cache-Control", "no-store")]
     if path == "/wait-first":
         start_response("200 OK", headers)
         return _wait_first()
+    if path == "/burst-then-wait":
+        start_response("200 OK", headers)
+        return _burst_then_wait()
     if path != "/":
         body = b"not found"
         start_response("404 Not Found", [
