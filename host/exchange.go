@@ -33,7 +33,7 @@ type exchange struct {
 	// for the sender; only the Python thread's goroutine uses it.
 	streamed int64
 	stream   *streamSender // nil until a streamed chunk comes
-	log           *Logger
+	log      *Logger
 	// timedOut: the request ran past --request-timeout and was
 	// interrupted; its response is replaced with a 504 if still possible.
 	timedOut bool
