@@ -70,7 +70,11 @@ func (x *exchange) reset(w http.ResponseWriter, r *http.Request, log *Logger, t 
 // readBody reads the request body with the body timeout armed.
 func (x *exchange) readBody(p []byte) (int, error) {
 	if err := x.settle(); err != nil {
-		return 0, err // the client is gone
+		// The client is gone: the app's failure is its echo (finish).
+		if x.bodyErr == nil {
+			x.bodyErr = err
+		}
+		return 0, err
 	}
 	if x.timeouts.body > 0 {
 		if d, ok := x.w.(deadliner); ok {

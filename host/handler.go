@@ -92,7 +92,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A streamed response may still be on its way (stream.go): wait for
 	// it before anything else uses the writer. A client that left
 	// meanwhile cuts the response, as a failed direct write would have.
-	if err := j.x.endStream(); err != nil && !j.outcome.Failed {
+	if err := j.x.endStream(); err != nil && (!j.outcome.Failed || errors.Is(j.outcome.Err, errBodyOverflow)) {
 		j.outcome.Failed, j.outcome.Err = true, err
 	}
 	if parked := j.outcome.Parked; parked != nil {

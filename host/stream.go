@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -29,7 +30,7 @@ import (
 // streamAhead is how many bytes of a streamed response may wait for the
 // sender besides the write in flight; past it the Python thread waits for
 // room (backpressure from a slow client reaches the app, as with direct
-// writes).
+// writes). A chunk this large or larger is sent directly, not queued.
 const streamAhead = 64 << 10
 
 // streamGap: a chunk produced this long after the previous one is sent at
@@ -70,9 +71,10 @@ func (x *exchange) Stream(p []byte) error {
 	now := time.Now()
 	quick := !s.last.IsZero() && now.Sub(s.last) < streamGap
 	s.last = now
-	if !quick {
-		// The first chunk (time to first byte) or one after a pause:
-		// send it, and whatever still waits, now.
+	if !quick || len(p) >= streamAhead {
+		// The first chunk (time to first byte), one after a pause, or
+		// one as large as the queue: send it, after whatever waits,
+		// now (a large one is not copied).
 		if err := x.settle(); err != nil {
 			return err
 		}
@@ -87,7 +89,7 @@ func (x *exchange) Stream(p []byte) error {
 		return nil
 	}
 	s.mu.Lock()
-	for s.err == nil && len(s.pending) >= streamAhead {
+	for s.err == nil && len(s.pending) > 0 && len(s.pending)+len(p) > streamAhead {
 		s.changed.Wait()
 	}
 	if err := s.err; err != nil {
@@ -109,7 +111,21 @@ func (x *exchange) Stream(p []byte) error {
 
 // send is the sender goroutine: it writes what is queued, in as few
 // writes as the Python thread's pace allows, until the queue is empty.
+//
+// A panic in the writer (a gowsgi bug) must not take the process down
+// from this goroutine, where nothing else would recover it: it becomes
+// the stream's error, and the response is cut like any failed write.
 func (s *streamSender) send(x *exchange) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.mu.Lock()
+			s.err = fmt.Errorf("%w: gowsgi internal error while sending: %v", errClientGone, r)
+			s.pending = s.pending[:0]
+			s.active = false
+			s.changed.Broadcast()
+			s.mu.Unlock()
+		}
+	}()
 	s.mu.Lock()
 	for s.err == nil && len(s.pending) > 0 {
 		buf := s.pending

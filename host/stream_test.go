@@ -242,3 +242,50 @@ func TestWriteAfterStreamWaitsForTheSender(t *testing.T) {
 		t.Fatalf("sent %q", body)
 	}
 }
+
+func TestStreamSendsALargeChunkDirectly(t *testing.T) {
+	everyChunkQuick(t)
+	w := &gatedWriter{header: http.Header{}}
+	x := streamExchange(w)
+	if err := x.Stream(chunk(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	big := chunk(1, streamAhead)
+	if err := x.Stream(big); err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := w.snapshot(); len(body) != 10+len(big) {
+		t.Fatalf("a chunk of %d bytes was queued, not sent: %d bytes out", len(big), len(body))
+	}
+	if err := x.endStream(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// panickyWriter panics on its second Write, as a bug in a writer would.
+type panickyWriter struct {
+	gatedWriter
+	n int
+}
+
+func (w *panickyWriter) Write(p []byte) (int, error) {
+	if w.n++; w.n == 2 {
+		panic("writer bug")
+	}
+	return w.gatedWriter.Write(p)
+}
+
+func TestStreamSenderPanicCutsTheResponse(t *testing.T) {
+	everyChunkQuick(t)
+	w := &panickyWriter{gatedWriter: gatedWriter{header: http.Header{}}}
+	x := streamExchange(w)
+	if err := x.Stream(chunk(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Stream(chunk(1, 10)); err != nil { // queued; its write panics
+		t.Fatal(err)
+	}
+	if err := x.endStream(); !errors.Is(err, errClientGone) {
+		t.Fatalf("endStream after a panicking write: %v, want errClientGone", err)
+	}
+}
