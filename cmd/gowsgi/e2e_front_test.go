@@ -658,6 +658,36 @@ func TestFrontTLS(t *testing.T) {
 		}
 	})
 
+	t.Run("HTTP/2 streams back-to-back chunks whole, and a burst before a pause at once", func(t *testing.T) {
+		// Quick chunks go through the stream sender goroutine
+		// (host/stream.go), which writes to net/http's HTTP/2 writer.
+		resp, body, err := frontDo(c, http.MethodGet, base+"/stream?chunks=200&size=1000", nil)
+		if err != nil || resp.ProtoMajor != 2 || len(body) != 200*1000 {
+			t.Fatalf("200 quick chunks: %v, %d bytes", err, len(body))
+		}
+		for i := 0; i < 200; i++ {
+			if want := byte('a' + i%26); body[i*1000] != want || body[i*1000+999] != want {
+				t.Fatalf("chunk %d is %q...%q, want %q", i, body[i*1000], body[i*1000+999], want)
+			}
+		}
+		start := time.Now()
+		resp2, err := c.Get(base + "/stream/burst-then-wait")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp2.Body.Close()
+		burst := make([]byte, 2000)
+		if _, err := io.ReadFull(resp2.Body, burst); err != nil {
+			t.Fatal(err)
+		}
+		if at := time.Since(start); at > time.Second {
+			t.Errorf("the burst before the app's 2 s pause arrived after %s", at)
+		}
+		if rest, err := io.ReadAll(resp2.Body); err != nil || string(rest) != "last\n" {
+			t.Errorf("after the burst: %q %v", rest, err)
+		}
+	})
+
 	t.Run("HTTP/2 upload of 10 MB", func(t *testing.T) {
 		body := make([]byte, 10<<20)
 		mrand.New(mrand.NewSource(1)).Read(body)
