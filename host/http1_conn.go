@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -24,7 +25,8 @@ type http1Conn struct {
 	front *http1Front
 	rwc   net.Conn
 
-	in   []byte // read buffer; the unread bytes are in[r:w]
+	in   []byte  // read buffer; the unread bytes are in[r:w]; nil while idle
+	inp  *[]byte // in's pool entry (inBuffers)
 	r, w int
 	// scanned is how far in[r:w] was searched for the head's end.
 	scanned int
@@ -54,6 +56,13 @@ type http1Conn struct {
 	// Deadlines a handler set (body and write timeouts): cleared before
 	// they can hit the next request, or net/http after a hand-off.
 	readDeadlineSet, writeDeadlineSet bool
+
+	// The socket, for waiting with no read buffer (http1_idle_read.go);
+	// nil when the connection does not expose it.
+	raw     syscall.RawConn
+	rawRead func(fd uintptr) bool
+	rawN    int
+	rawErr  error
 	// idle: waiting for another request with nothing buffered; shutdown
 	// may then end the connection (see http1Front.shutdown).
 	idle atomic.Bool
@@ -71,7 +80,7 @@ const (
 // came.
 func (c *http1Conn) setUp() {
 	f, rwc := c.front, c.rwc
-	c.in = make([]byte, http1ReadBuffer)
+	c.setUpIdleRead()
 	ctx := context.WithValue(f.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
 	c.blank = *(&http.Request{Header: http.Header{}, RemoteAddr: rwc.RemoteAddr().String()}).WithContext(ctx)
 	c.req = new(http.Request)
@@ -193,18 +202,24 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 			_ = c.rwc.SetReadDeadline(headStart.Add(f.headerTimeout))
 			c.readDeadlineSet = true
 		}
-		if c.w == len(c.in) {
-			if c.r > 0 { // make room: move the partial head to the front
-				n := copy(c.in, c.in[c.r:c.w])
-				c.r, c.w = 0, n
-			} else if len(c.in) < f.maxHead {
-				c.in = append(c.in, make([]byte, f.maxHead-len(c.in))...)
-			} else {
-				c.busy()
-				return -1, true
+		var n int
+		var err error
+		if c.r == c.w && c.raw != nil {
+			n, err = c.readIdle() // nothing buffered: wait with no buffer held
+		} else {
+			if c.w == len(c.in) {
+				if c.r > 0 { // make room: move the partial head to the front
+					n := copy(c.in, c.in[c.r:c.w])
+					c.r, c.w = 0, n
+				} else if len(c.in) < f.maxHead {
+					c.in = append(c.in, make([]byte, f.maxHead-len(c.in))...)
+				} else {
+					c.busy()
+					return -1, true
+				}
 			}
+			n, err = c.rwc.Read(c.in[c.w:])
 		}
-		n, err := c.rwc.Read(c.in[c.w:])
 		c.w += n
 		if err != nil {
 			if c.w > c.r && !errors.Is(err, io.EOF) && !isTimeout(err) {

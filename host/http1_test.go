@@ -1284,3 +1284,64 @@ func keepAliveAfter(t *testing.T, addr, req string) (net.Conn, *bufio.Reader) {
 	resp.Body.Close()
 	return c, br
 }
+
+// An idle connection waits with no read buffer (http1_idle_read.go): what
+// comes after the wait must read as before, whether it is a head split in
+// two writes, two pipelined requests in one, or nothing until the idle
+// timeout; through the --max-connections wrapper too.
+func TestHTTP1FrontAfterAnIdleWait(t *testing.T) {
+	for _, limited := range []bool{false, true} {
+		srv := newWireServer(wireHandler(writeWireFiles(t)), func(s *http.Server) {
+			s.IdleTimeout = 400 * time.Millisecond
+		})
+		f, addr := startFastFront(t, srv)
+		if limited {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = f.serve(limitConnections(ln, 10)) }()
+			t.Cleanup(func() { ln.Close() })
+			addr = ln.Addr().String()
+		}
+		c, br := keepAliveAfter(t, addr, reqGET("/small"))
+		readOne := func(what string) {
+			t.Helper()
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("limited %v, %s: %v", limited, what, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || len(body) == 0 {
+				t.Fatalf("limited %v, %s: %d, %d bytes, %v", limited, what, resp.StatusCode, len(body), err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // idle: the wait holds no buffer
+		head := reqGET("/small")
+		if _, err := io.WriteString(c, head[:10]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if _, err := io.WriteString(c, head[10:]); err != nil {
+			t.Fatal(err)
+		}
+		readOne("a head split in two writes after an idle wait")
+		time.Sleep(50 * time.Millisecond)
+		if _, err := io.WriteString(c, reqGET("/small")+reqGET("/small")); err != nil {
+			t.Fatal(err)
+		}
+		readOne("the first of two pipelined requests")
+		readOne("the second of two pipelined requests")
+		// Then nothing: the idle timeout ends the connection.
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		start := time.Now()
+		if _, err := br.ReadByte(); err == nil {
+			t.Fatalf("limited %v: an answer to nothing", limited)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("limited %v: an idle connection was kept %s; want about the 400ms idle timeout", limited, d)
+		}
+	}
+}
