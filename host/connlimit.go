@@ -1,11 +1,9 @@
 package host
 
 import (
-	"errors"
 	"io"
 	"net"
 	"sync"
-	"syscall"
 )
 
 // limitListener holds at most n connections open at once (--max-connections);
@@ -51,13 +49,4 @@ func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
 		return rf.ReadFrom(r)
 	}
 	return io.Copy(struct{ io.Writer }{c.Conn}, r)
-}
-
-// SyscallConn keeps the socket reachable through the wrapper, so that an
-// idle connection waits with no read buffer held (http1_idle_read.go).
-func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := c.Conn.(syscall.Conn); ok {
-		return sc.SyscallConn()
-	}
-	return nil, errors.New("the connection has no socket")
 }

@@ -98,6 +98,7 @@ func (c *http1Conn) serve() {
 			c.close()
 			f.conns.hook(c.rwc, http.StateClosed)
 		}
+		c.releaseIn() // (a hand-off took a copy of what was buffered)
 		f.forget(c)
 	}()
 	for first := true; ; first = false {
@@ -205,7 +206,10 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 		var n int
 		var err error
 		if c.r == c.w && c.raw != nil {
-			n, err = c.readIdle() // nothing buffered: wait with no buffer held
+			// Nothing buffered (the CRLF skip above may have eaten the
+			// rest): read from the start, with no buffer held meanwhile.
+			c.r, c.w, c.scanned = 0, 0, 0
+			n, err = c.readIdle()
 		} else {
 			if c.w == len(c.in) {
 				if c.r > 0 { // make room: move the partial head to the front

@@ -2,6 +2,7 @@ package host
 
 import (
 	"io"
+	"net"
 	"sync"
 	"syscall"
 )
@@ -15,8 +16,10 @@ import (
 // It costs no extra system call, and no pool round trip when the next
 // request is already there (pipelining, a busy client).
 //
-// Connections that do not expose their socket (a PROXY protocol header
-// reader wraps them, say) keep a buffer as before.
+// Only connections known to read straight from their socket are read
+// raw: a TCP or Unix socket, or one behind the --max-connections wrapper.
+// Any other (the PROXY protocol header reader, which buffers) keeps a
+// buffer as before, even if it exposed a syscall.Conn.
 
 // inBuffers holds read buffers of idle connections.
 var inBuffers = sync.Pool{New: func() any {
@@ -27,7 +30,7 @@ var inBuffers = sync.Pool{New: func() any {
 // setUpIdleRead finds the connection's socket for waitRead; without one
 // the connection keeps a read buffer for its whole life.
 func (c *http1Conn) setUpIdleRead() {
-	if sc, ok := c.rwc.(syscall.Conn); ok {
+	if sc, ok := readsOwnSocket(c.rwc); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
 			c.rawRead = c.readRaw // one method value per connection, not per read
@@ -36,6 +39,21 @@ func (c *http1Conn) setUpIdleRead() {
 	if c.raw == nil {
 		c.in = make([]byte, http1ReadBuffer)
 	}
+}
+
+// readsOwnSocket returns rwc's socket when rwc's Read is a plain read of
+// it, so that reading the socket directly skips nothing.
+func readsOwnSocket(rwc net.Conn) (syscall.Conn, bool) {
+	if lc, ok := rwc.(*limitedConn); ok {
+		rwc = lc.Conn
+	}
+	switch c := rwc.(type) {
+	case *net.TCPConn:
+		return c, true
+	case *net.UnixConn:
+		return c, true
+	}
+	return nil, false
 }
 
 // releaseIn gives the read buffer back while the connection waits for
@@ -52,8 +70,9 @@ func (c *http1Conn) releaseIn() {
 	c.r, c.w, c.scanned = 0, 0, 0
 }
 
-// readIdle reads the next request's first bytes into c.in (nothing is
-// buffered: c.r == c.w == 0), holding no buffer while it has to wait. It
+// readIdle reads the next request's first bytes into c.in from its start
+// (the caller has set c.r == c.w == 0: nothing is buffered), holding no
+// buffer while it has to wait. It
 // returns what net.Conn.Read would: the bytes read, io.EOF, or the
 // socket's error (a deadline, a closed connection).
 func (c *http1Conn) readIdle() (int, error) {

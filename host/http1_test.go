@@ -1345,3 +1345,49 @@ func TestHTTP1FrontAfterAnIdleWait(t *testing.T) {
 		}
 	}
 }
+
+// Regression (review of the idle read): after a POST, the CRLF a client
+// may add past the body is skipped, which can leave nothing buffered at
+// an offset past 0; the next request, read then, must be read to the
+// start of the buffer. It was read to the start but looked for past it:
+// a stale request (another connection's, from the pool) served here, or
+// a slice out of range that ended the process.
+func TestHTTP1FrontRequestAfterASkippedCRLF(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodPost {
+			time.Sleep(100 * time.Millisecond) // the next request comes meanwhile
+		}
+		_, _ = io.WriteString(w, r.Method+" "+r.URL.Path)
+	})
+	_, addr := startFastFront(t, newWireServer(h, nil))
+	for _, bodySize := range []int{10, 3900} { // 3900: past the 4 KiB buffer's end
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		post := fmt.Sprintf("POST /first HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s\r\n", bodySize, strings.Repeat("x", bodySize))
+		if _, err := io.WriteString(c, post); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond) // read, CRLF and all, before the next comes
+		next := "GET /second HTTP/1.1\r\nHost: t\r\nX-Pad: " + strings.Repeat("p", 500) + "\r\n\r\n"
+		if _, err := io.WriteString(c, next); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for _, want := range []string{"POST /first", "GET /second"} {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("body %d: waiting for %q: %v", bodySize, want, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != want {
+				t.Fatalf("body %d: got %d %q, want %q", bodySize, resp.StatusCode, body, want)
+			}
+		}
+		c.Close()
+	}
+}
