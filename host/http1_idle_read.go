@@ -27,7 +27,7 @@ var inBuffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-// setUpIdleRead finds the connection's socket for waitRead; without one
+// setUpIdleRead finds the connection's socket for readIdle; without one
 // the connection keeps a read buffer for its whole life.
 func (c *http1Conn) setUpIdleRead() {
 	if sc, ok := readsOwnSocket(c.rwc); ok {
@@ -56,8 +56,8 @@ func readsOwnSocket(rwc net.Conn) (syscall.Conn, bool) {
 	return nil, false
 }
 
-// releaseIn gives the read buffer back while the connection waits for
-// another request with nothing buffered (c.r == c.w).
+// releaseIn gives the read buffer back: while the connection waits for
+// another request with nothing buffered (c.r == c.w), and when it ends.
 func (c *http1Conn) releaseIn() {
 	if c.in == nil {
 		return
