@@ -12,9 +12,12 @@ import (
 
 // Config is everything `gowsgi run` can be told.
 type Config struct {
-	App             string        // module:callable
-	Binds           []string      // HOST:PORT addresses
-	Threads         int           // Python threads
+	App     string   // module:callable
+	Binds   []string // HOST:PORT addresses
+	Threads int      // Python threads
+	// BatchScheduling runs the serving process's threads under Linux's
+	// SCHED_BATCH policy (sched_batch.go).
+	BatchScheduling bool
 	Chdir           string        // working directory, first on sys.path
 	PythonPath      []string      // more sys.path entries
 	Virtualenv      string        // venv directory, "" for none
@@ -92,6 +95,7 @@ func DefaultConfig() Config {
 	return Config{
 		Binds:                 []string{"127.0.0.1:8000"},
 		Threads:               4,
+		BatchScheduling:       true,
 		GracefulTimeout:       30 * time.Second,
 		LogLevel:              "info",
 		ForwardedAllowIPs:     "127.0.0.1,::1",

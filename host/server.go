@@ -131,6 +131,14 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		defer ops.close()
 	}
 
+	// Before Python starts: the threads it and the app make inherit it.
+	if cfg.BatchScheduling {
+		if err := useBatchScheduling(); err != nil {
+			logger.Warningf("--batch-scheduling: %v; the threads keep the default policy", err)
+		} else {
+			logger.Debugf("threads run under SCHED_BATCH (--batch-scheduling)")
+		}
+	}
 	pyConfig := pybridge.Config{
 		Program:      program,
 		PythonPath:   cfg.PythonPath,

@@ -96,6 +96,7 @@ Flags win over the environment, which wins over the file.`,
 	f := cmd.Flags()
 	f.StringArrayVarP(&cfg.Binds, "bind", "b", cfg.Binds, "address to listen on, HOST:PORT (repeatable)")
 	f.IntVar(&cfg.Threads, "threads", cfg.Threads, "Python threads serving requests")
+	f.BoolVar(&cfg.BatchScheduling, "batch-scheduling", cfg.BatchScheduling, "run the worker's threads under Linux's SCHED_BATCH policy, so that Go's own threads waking do not preempt the one running Python (false: the default policy)")
 	f.StringVar(&cfg.Chdir, "chdir", "", "change to this directory before loading the app (it goes first on sys.path)")
 	f.StringArrayVar(&cfg.PythonPath, "pythonpath", nil, "directory to add to sys.path (repeatable)")
 	f.StringVar(&cfg.Virtualenv, "virtualenv", os.Getenv("VIRTUAL_ENV"), "virtualenv whose site-packages the app uses (default $VIRTUAL_ENV)")

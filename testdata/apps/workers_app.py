@@ -14,11 +14,16 @@ Routes (PATH_INFO; numbers come from the query string):
                  (default 1): --request-timeout interrupts it
     /exit        os._exit(1): the worker dies mid-request, no response
     /big?kb=N    200 N KiB of b"x" (default 64), application/octet-stream
+    /thread?s=S  200 "PID TID": the process id and the OS thread id
+                 (threading.get_native_id) of a daemon thread the app
+                 starts, which lives S seconds (default 5); the
+                 scheduling-policy test reads it
     bad number   400 "bad query"
     other path   404 "not found"
 """
 
 import os
+import threading
 import time
 from urllib.parse import parse_qs
 
@@ -56,6 +61,21 @@ def _spin(seconds):
     return n
 
 
+def _start_thread(seconds):
+    """Start a daemon thread that sleeps `seconds`; return its native id."""
+    started = threading.Event()
+    ident = []
+
+    def run():
+        ident.append(threading.get_native_id())
+        started.set()
+        time.sleep(seconds)
+
+    threading.Thread(target=run, daemon=True).start()
+    started.wait()
+    return ident[0]
+
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "")
     try:
@@ -71,6 +91,9 @@ def application(environ, start_response):
         if path == "/spin":
             _spin(_number(environ, "s", 1.0))
             return _respond(start_response, "200 OK", b"spun")
+        if path == "/thread":
+            tid = _start_thread(_number(environ, "s", 5.0))
+            return _respond(start_response, "200 OK", f"{os.getpid()} {tid}".encode())
         if path == "/exit":
             os._exit(1)
         if path == "/big":
