@@ -37,6 +37,27 @@ const streamAhead = 64 << 10
 // once instead of queued. (A variable for the tests.)
 var streamGap = 200 * time.Microsecond
 
+// A whole body in one chunk (Django's and Flask's responses: one bytes
+// object, with a Content-Length) is held, not written by the Python
+// thread: the handler writes it once the app's iterable is done (next()
+// has stopped and close() has returned), or the hold timer sends it
+// holdLimit after it came, whichever is first, so that a slow close()
+// does not hold the response. Why: under load the Python thread then goes
+// on to the next request at once, and the responses leave from the
+// handlers, together. On one cpu that took Flask from 8.3k to 11.4k
+// req/s: each response written by the Python thread woke the client
+// separately (the kernel's wake-up of the reader was 14 µs of a request,
+// against granian's 3), and the interpreter ran on caches the network
+// code had just used (docs/bench/budget.md, "One cpu: Python back to
+// back"). At low load the handler is the Python thread's own goroutine,
+// so the write is as early as before, less the app's close().
+//
+// holdLimit bounds the hold. maxHeld is the largest body held: it is
+// copied, and one write(2) sends the head with up to 32 KiB of body.
+var holdLimit = 200 * time.Microsecond
+
+const maxHeld = 32 << 10
+
 // streamSender carries one response's queued chunks to the client.
 type streamSender struct {
 	mu      sync.Mutex
@@ -46,6 +67,11 @@ type streamSender struct {
 	active  bool      // a sender goroutine runs
 	err     error     // the first write error; nothing more is sent
 	last    time.Time // when the previous chunk was queued or sent
+	// held: pending is a whole body waiting for the app to finish (see
+	// holdLimit); no sender runs until settle or the timer sends it.
+	held      bool
+	holdTimer *time.Timer
+	x         *exchange // the response the timer sends for
 }
 
 var streamSenders = sync.Pool{New: func() any {
@@ -68,9 +94,25 @@ func (x *exchange) Stream(p []byte) error {
 		s = streamSenders.Get().(*streamSender)
 		x.stream = s
 	}
+	if s.held {
+		// More after the whole body (only overflow can come): the held
+		// body goes first.
+		if err := x.settle(); err != nil {
+			return err
+		}
+	}
 	now := time.Now()
-	quick := !s.last.IsZero() && now.Sub(s.last) < streamGap
+	first := s.last.IsZero()
+	quick := !first && now.Sub(s.last) < streamGap
 	s.last = now
+	if first && int64(len(p)) == x.head.contentLength && len(p) > 0 && len(p) <= maxHeld {
+		s.hold(x, p)
+		x.streamed += int64(len(p))
+		if overflow {
+			return errBodyOverflow
+		}
+		return nil
+	}
 	if !quick || len(p) >= streamAhead {
 		// The first chunk (time to first byte), one after a pause, or
 		// one as large as the queue: send it, after whatever waits,
@@ -107,6 +149,34 @@ func (x *exchange) Stream(p []byte) error {
 		return errBodyOverflow
 	}
 	return nil
+}
+
+// hold keeps p, a whole body, for the handler to send (see holdLimit).
+func (s *streamSender) hold(x *exchange, p []byte) {
+	s.mu.Lock()
+	s.pending = append(s.pending, p...)
+	s.held, s.x = true, x
+	if s.holdTimer == nil {
+		s.holdTimer = time.AfterFunc(holdLimit, s.sendHeld)
+	} else {
+		s.holdTimer.Reset(holdLimit)
+	}
+	s.mu.Unlock()
+}
+
+// sendHeld is the hold timer: the app is still busy after its whole body
+// came (a slow close()), so the body goes now, on the timer's goroutine,
+// as a sender goroutine would send it.
+func (s *streamSender) sendHeld() {
+	s.mu.Lock()
+	if !s.held {
+		s.mu.Unlock()
+		return // settled meanwhile
+	}
+	s.held, s.active = false, true
+	x := s.x
+	s.mu.Unlock()
+	s.send(x)
 }
 
 // send is the sender goroutine: it writes what is queued, in as few
@@ -155,6 +225,15 @@ func (x *exchange) settle() error {
 		return nil
 	}
 	s.mu.Lock()
+	if s.held {
+		// A held body: this goroutine, about to use the writer anyway,
+		// sends it.
+		s.held, s.active = false, true
+		s.holdTimer.Stop()
+		s.mu.Unlock()
+		s.send(x)
+		s.mu.Lock()
+	}
 	for s.active {
 		s.changed.Wait()
 	}
@@ -172,7 +251,7 @@ func (x *exchange) endStream() error {
 	}
 	err := x.settle()
 	x.stream = nil
-	s.err, s.last = nil, time.Time{}
+	s.err, s.last, s.x = nil, time.Time{}, nil
 	if cap(s.pending) > streamAhead*2 || cap(s.spare) > streamAhead*2 {
 		s.pending, s.spare = nil, nil // a huge chunk: do not keep its buffer
 	}

@@ -289,3 +289,107 @@ func TestStreamSenderPanicCutsTheResponse(t *testing.T) {
 		t.Fatalf("endStream after a panicking write: %v, want errClientGone", err)
 	}
 }
+
+// wholeBodyExchange is an exchange for a 200 response whose declared
+// Content-Length is n.
+func wholeBodyExchange(w http.ResponseWriter, n int) *exchange {
+	x := streamExchange(w)
+	x.head.contentLength = int64(n)
+	return x
+}
+
+func TestStreamHoldsAWholeBodyForTheHandler(t *testing.T) {
+	w := &gatedWriter{header: http.Header{}}
+	body := chunk(0, 5000)
+	x := wholeBodyExchange(w, len(body))
+	if err := x.Stream(body); err != nil {
+		t.Fatal(err)
+	}
+	if _, writes := w.snapshot(); writes != 0 {
+		t.Fatalf("a whole body was written by the app's thread (%d writes); it should wait for the handler", writes)
+	}
+	body[0] = '!' // the app's buffer is its own again once Stream returns
+	if err := x.endStream(); err != nil {
+		t.Fatal(err)
+	}
+	got, writes := w.snapshot()
+	if got != string(chunk(0, 5000)) || writes != 1 {
+		t.Fatalf("after endStream: %d bytes in %d writes, want the 5000 bytes as given, in one", len(got), writes)
+	}
+	if x.written != 5000 || !x.complete() {
+		t.Errorf("written %d, complete %v", x.written, x.complete())
+	}
+}
+
+func TestStreamSendsAHeldBodyWhenTheAppIsSlowToFinish(t *testing.T) {
+	old := holdLimit
+	holdLimit = 5 * time.Millisecond
+	t.Cleanup(func() { holdLimit = old })
+	w := &gatedWriter{header: http.Header{}}
+	x := wholeBodyExchange(w, 100)
+	if err := x.Stream(chunk(1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	// The app is still busy (a slow close()): nothing settles the
+	// stream, and the hold timer must send the body on its own.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if got, _ := w.snapshot(); got == string(chunk(1, 100)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the held body was not sent within 5 s of a %s hold limit", holdLimit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := x.endStream(); err != nil {
+		t.Fatal(err)
+	}
+	if got, writes := w.snapshot(); got != string(chunk(1, 100)) || writes != 1 {
+		t.Errorf("%q in %d writes, want the body once", got, writes)
+	}
+}
+
+func TestStreamWritesAtOnceWhatItDoesNotHold(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		contentLength int
+		size          int
+	}{
+		{"part of the body", 200, 100},
+		{"unknown length", -1, 100},
+		{"a body over maxHeld", maxHeld + 1, maxHeld + 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := &gatedWriter{header: http.Header{}}
+			x := wholeBodyExchange(w, c.contentLength)
+			if err := x.Stream(chunk(2, c.size)); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := w.snapshot(); len(got) != c.size {
+				t.Fatalf("%d bytes written before Stream returned, want %d", len(got), c.size)
+			}
+			if err := x.endStream(); err != nil && !errors.Is(err, errBodyOverflow) {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestStreamSendsAHeldBodyBeforeWhatComesAfter(t *testing.T) {
+	w := &gatedWriter{header: http.Header{}}
+	x := wholeBodyExchange(w, 10)
+	if err := x.Stream([]byte("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	// Bytes past the Content-Length are dropped, the held body is not.
+	if err := x.Stream([]byte("extra")); !errors.Is(err, errBodyOverflow) {
+		t.Fatalf("overflow: %v", err)
+	}
+	if err := x.endStream(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := w.snapshot(); got != "0123456789" {
+		t.Errorf("body %q", got)
+	}
+}

@@ -330,6 +330,19 @@ func TestStreamingFlushesEachChunk(t *testing.T) {
 		t.Fatalf("the burst's last chunk arrived after %s: it waited for the app's pause", burstAt)
 	}
 
+	// A whole body in one chunk waits for the app's iterable to finish
+	// (host/stream.go), but not for a slow close().
+	start = time.Now()
+	resp4, err := http.Get(s.url + "/slow-close")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp4.Body.Close()
+	whole, err := io.ReadAll(resp4.Body)
+	if wholeAt := time.Since(start); err != nil || string(whole) != "whole body\n" || wholeAt > 1000*time.Millisecond {
+		t.Fatalf("/slow-close: %q %v after %s: the body must not wait for close()", whole, err, wholeAt)
+	}
+
 	resp2, body := s.get(t, "/?chunks=50&size=1000")
 	expectStatus(t, resp2, body, 200)
 	if len(body) != 50000 || body[0] != 'a' || body[49999] != byte('a'+49%26) {

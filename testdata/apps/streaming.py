@@ -16,6 +16,11 @@ GET /burst-then-wait
     twice), sleeps 2 s, yields b"last\n": chunks that come quickly may
     leave together, but all 2,000 bytes must reach the client long before
     the pause ends.
+
+GET /slow-close
+    one chunk, b"whole body\n", that is the whole declared Content-Length,
+    from an iterable whose close() sleeps 2 s: the body must reach the
+    client long before close() returns.
 """
 
 import time
@@ -49,6 +54,19 @@ def _burst_then_wait():
     yield b"last\n"
 
 
+class _SlowClose:
+    """An iterable of one chunk whose close() takes 2 s."""
+
+    def __init__(self, body):
+        self.body = body
+
+    def __iter__(self):
+        yield self.body
+
+    def close(self):
+        time.sleep(2)
+
+
 def application(environ, start_response):
     path = environ.get("PATH_INFO", "") or "/"
     headers = [("Content-Type", "text/plain"), ("Cache-Control", "no-store")]
@@ -58,6 +76,10 @@ def application(environ, start_response):
     if path == "/burst-then-wait":
         start_response("200 OK", headers)
         return _burst_then_wait()
+    if path == "/slow-close":
+        body = b"whole body\n"
+        start_response("200 OK", headers + [("Content-Length", str(len(body)))])
+        return _SlowClose(body)
     if path != "/":
         body = b"not found"
         start_response("404 Not Found", [
