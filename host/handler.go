@@ -211,6 +211,23 @@ func bodyErrorStatus(err error) int {
 // hello's) gain nothing from it and pay the extra hand-off (3 % of hello).
 const yieldAfter = 20 * time.Microsecond
 
+// oneProc says whether GOMAXPROCS is 1. runtime.GOMAXPROCS takes the
+// scheduler's global lock, so its answer is kept for a second (Go may
+// change GOMAXPROCS at run time when the cgroup's cpu limit changes).
+func oneProc() bool {
+	now := time.Now().UnixNano()
+	if now-procsCheckedAt.Load() > int64(time.Second) {
+		procsCheckedAt.Store(now)
+		procsAreOne.Store(runtime.GOMAXPROCS(0) == 1)
+	}
+	return procsAreOne.Load()
+}
+
+var (
+	procsCheckedAt atomic.Int64 // UnixNano of oneProc's last look
+	procsAreOne    atomic.Bool
+)
+
 // dispatch runs j in Python, at once or after waiting its turn (see
 // pythonSlots). It returns a status to answer with instead (503, or 0
 // when served), and the slot when this handler became a runner: it must
@@ -227,12 +244,16 @@ func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
 		started := time.Now()
 		p.run(s, j)
 		j.ranPython = true
-		if time.Since(started) >= yieldAfter && runtime.GOMAXPROCS(0) == 1 {
+		if time.Since(started) >= yieldAfter && j.x.r.ProtoMajor == 1 && j.outcome.Parked == nil && oneProc() {
 			// One cpu: let the handlers Go has ready meanwhile read their
 			// requests first. Python is still busy for them (this slot is
 			// held), so they queue, and this runner serves them back to
 			// back on its warm thread (serveWaiting) while their
-			// responses leave together (see yieldAfter).
+			// responses leave together (see yieldAfter). serveWaiting
+			// does not help after HTTP/2 or a parked response: no yield.
+			// The finished request counts as progress, so the watchdog
+			// does not add runners while the others read their requests.
+			p.markProgress()
 			runtime.Gosched()
 		}
 		return 0, s

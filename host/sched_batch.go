@@ -30,7 +30,9 @@ import (
 //
 // The cost: where other processes keep the cpus busy, a gowsgi thread
 // that wakes waits for a tick (a few ms at most) instead of preempting
-// them. --batch-scheduling=false keeps the default policy.
+// them. --batch-scheduling=false keeps the default policy. The policy is
+// inherited across fork and exec: the app's subprocesses and
+// multiprocessing workers run under it too.
 
 // useBatchScheduling puts every thread of this process under SCHED_BATCH.
 // Threads made later inherit the policy of the thread that makes them
@@ -38,23 +40,37 @@ import (
 // attributes), so it is enough to change every existing thread, repeated
 // until a pass finds none left: a thread could be made by one not yet
 // changed while the first pass runs.
-func useBatchScheduling() error {
+//
+// It changes nothing and returns false when this thread runs under
+// another policy than the default (chrt, systemd's CPUSchedulingPolicy=,
+// or SCHED_RESET_ON_FORK set): the operator chose that. If a change
+// fails, the threads already changed go back, so all keep one policy.
+func useBatchScheduling() (bool, error) {
+	self, err := schedPolicy(0) // this thread
+	if err != nil {
+		return false, fmt.Errorf("sched_getscheduler: %w", err)
+	}
+	if self != unix.SCHED_NORMAL {
+		return false, nil
+	}
 	for pass := 0; pass < 5; pass++ {
-		changed, err := setSchedPolicy(unix.SCHED_BATCH)
+		changed, err := switchPolicy(unix.SCHED_NORMAL, unix.SCHED_BATCH)
 		if err != nil {
-			return err
+			_, _ = switchPolicy(unix.SCHED_BATCH, unix.SCHED_NORMAL)
+			return false, err
 		}
 		if changed == 0 {
-			return nil
+			break
 		}
 	}
-	return nil
+	return true, nil
 }
 
-// setSchedPolicy gives every thread of this process policy (a normal,
-// non-real-time one: its priority is 0, and the nice value is kept) and
-// returns how many it changed.
-func setSchedPolicy(policy int) (int, error) {
+// switchPolicy gives every thread of this process that runs under policy
+// from (exactly: a thread with SCHED_RESET_ON_FORK is left alone) policy
+// to, a normal, non-real-time one (priority 0; the nice value is kept),
+// and returns how many it changed.
+func switchPolicy(from, to int) (int, error) {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		return 0, fmt.Errorf("list threads: %w", err)
@@ -72,11 +88,11 @@ func setSchedPolicy(policy int) (int, error) {
 		if err != nil {
 			return changed, fmt.Errorf("thread %d: sched_getscheduler: %w", tid, err)
 		}
-		if current == policy {
+		if current != from {
 			continue
 		}
-		param := struct{ priority int32 }{0}
-		_, _, errno := unix.Syscall(unix.SYS_SCHED_SETSCHEDULER, uintptr(tid), uintptr(policy), uintptr(unsafe.Pointer(&param)))
+		param := struct{ priority int32 }{0} // struct sched_param
+		_, _, errno := unix.Syscall(unix.SYS_SCHED_SETSCHEDULER, uintptr(tid), uintptr(to), uintptr(unsafe.Pointer(&param)))
 		if errno == unix.ESRCH {
 			continue
 		}
@@ -88,7 +104,8 @@ func setSchedPolicy(policy int) (int, error) {
 	return changed, nil
 }
 
-// schedPolicy is thread tid's scheduling policy (unix.SCHED_*).
+// schedPolicy is thread tid's scheduling policy (unix.SCHED_*, with
+// SCHED_RESET_ON_FORK or'ed in when set); tid 0 is the calling thread.
 func schedPolicy(tid int) (int, error) {
 	policy, _, errno := unix.Syscall(unix.SYS_SCHED_GETSCHEDULER, uintptr(tid), 0, 0)
 	if errno != 0 {

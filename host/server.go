@@ -133,10 +133,15 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 
 	// Before Python starts: the threads it and the app make inherit it.
 	if cfg.BatchScheduling {
-		if err := useBatchScheduling(); err != nil {
-			logger.Warningf("--batch-scheduling: %v; the threads keep the default policy", err)
-		} else {
+		switch batch, err := useBatchScheduling(); {
+		case err != nil:
+			// Not allowed here (a seccomp profile, gVisor): nothing to
+			// fix, so not a warning.
+			logger.Infof("SCHED_BATCH is not available (%v); the threads keep the default policy (--batch-scheduling=false skips the attempt)", err)
+		case batch:
 			logger.Debugf("threads run under SCHED_BATCH (--batch-scheduling)")
+		default:
+			logger.Debugf("--batch-scheduling: the process runs under a policy of the operator's choice; kept")
 		}
 	}
 	pyConfig := pybridge.Config{

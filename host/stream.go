@@ -52,6 +52,13 @@ var streamGap = 200 * time.Microsecond
 // back"). At low load the handler is the Python thread's own goroutine,
 // so the write is as early as before, less the app's close().
 //
+// What the app sees: the held chunk's write cannot fail while it is held,
+// so an app whose client has gone learns it only if it writes again; the
+// response is cut when the handler sends it, as any failed write cuts it.
+// On one cpu the timer runs when Go next gets the cpu from the Python
+// thread, so 200 µs is a floor there, not a bound (as for streamed
+// chunks, README "Limitations").
+//
 // holdLimit bounds the hold. maxHeld is the largest body held: it is
 // copied, and one write(2) sends the head with up to 32 KiB of body.
 var holdLimit = 200 * time.Microsecond
@@ -94,7 +101,10 @@ func (x *exchange) Stream(p []byte) error {
 		s = streamSenders.Get().(*streamSender)
 		x.stream = s
 	}
-	if s.held {
+	s.mu.Lock() // (the hold timer clears held)
+	held := s.held
+	s.mu.Unlock()
+	if held {
 		// More after the whole body (only overflow can come): the held
 		// body goes first.
 		if err := x.settle(); err != nil {

@@ -298,7 +298,16 @@ func wholeBodyExchange(w http.ResponseWriter, n int) *exchange {
 	return x
 }
 
+// holdForever keeps the hold timer from sending a held body however
+// slowly the test runs (-race, a busy machine).
+func holdForever(t *testing.T) {
+	old := holdLimit
+	holdLimit = time.Hour
+	t.Cleanup(func() { holdLimit = old })
+}
+
 func TestStreamHoldsAWholeBodyForTheHandler(t *testing.T) {
+	holdForever(t)
 	w := &gatedWriter{header: http.Header{}}
 	body := chunk(0, 5000)
 	x := wholeBodyExchange(w, len(body))
@@ -377,6 +386,7 @@ func TestStreamWritesAtOnceWhatItDoesNotHold(t *testing.T) {
 }
 
 func TestStreamSendsAHeldBodyBeforeWhatComesAfter(t *testing.T) {
+	holdForever(t)
 	w := &gatedWriter{header: http.Header{}}
 	x := wholeBodyExchange(w, 10)
 	if err := x.Stream([]byte("0123456789")); err != nil {
@@ -391,5 +401,34 @@ func TestStreamSendsAHeldBodyBeforeWhatComesAfter(t *testing.T) {
 	}
 	if got, _ := w.snapshot(); got != "0123456789" {
 		t.Errorf("body %q", got)
+	}
+}
+
+// The hold timer races the app's next Stream call and the handler's
+// endStream; under -race this found a flag read without the lock.
+func TestStreamHoldTimerRacesTheApp(t *testing.T) {
+	old := holdLimit
+	holdLimit = time.Microsecond
+	t.Cleanup(func() { holdLimit = old })
+	for i := 0; i < 300; i++ {
+		w := &gatedWriter{header: http.Header{}}
+		x := wholeBodyExchange(w, 10)
+		if err := x.Stream([]byte("0123456789")); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			time.Sleep(time.Duration(i%7) * time.Microsecond)
+		}
+		if i%2 == 0 {
+			if err := x.Stream([]byte("extra")); !errors.Is(err, errBodyOverflow) {
+				t.Fatalf("overflow: %v", err)
+			}
+		}
+		if err := x.endStream(); err != nil {
+			t.Fatal(err)
+		}
+		if got, writes := w.snapshot(); got != "0123456789" || writes > 2 {
+			t.Fatalf("round %d: %q in %d writes", i, got, writes)
+		}
 	}
 }

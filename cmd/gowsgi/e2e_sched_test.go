@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 const (
 	schedNormal = 0
 	schedBatch  = 3
+	schedIdle   = 5
 )
 
 // threadPolicies returns the scheduling policy of every thread of pid.
@@ -73,7 +75,8 @@ func checkPolicies(t *testing.T, s *testServer, want int) (pid int) {
 // --batch-scheduling (the default) puts every thread of the process that
 // runs Python under SCHED_BATCH, including those the app starts later;
 // false leaves the default policy. With workers, the master keeps the
-// default policy: it runs no Python.
+// default policy: it runs no Python. A policy the operator chose (here
+// chrt's SCHED_IDLE) is kept.
 func TestBatchScheduling(t *testing.T) {
 	t.Parallel()
 	t.Run("default", func(t *testing.T) {
@@ -88,6 +91,20 @@ func TestBatchScheduling(t *testing.T) {
 		s := startServer(t, serverOptions{app: "workers_app:application", dir: "testdata/apps",
 			args: []string{"--batch-scheduling=false"}})
 		checkPolicies(t, s, schedNormal)
+	})
+	t.Run("operator's choice", func(t *testing.T) {
+		t.Parallel()
+		chrt, err := exec.LookPath("chrt")
+		if err != nil {
+			t.Skip("no chrt (util-linux)")
+		}
+		requireVenv(t)
+		cmd := exec.Command(chrt, "--idle", "0", gowsgiBin, "run", "-b", "127.0.0.1:0", "--virtualenv", testVenv,
+			"--chdir", filepath.Join(repoRoot, "testdata/apps"), "workers_app:application")
+		s, listens := launchServer(t, cmd, 1)
+		s.addr = strings.TrimPrefix(listens[0], "http://")
+		s.url = "http://" + s.addr
+		checkPolicies(t, s, schedIdle)
 	})
 	t.Run("workers", func(t *testing.T) {
 		t.Parallel()
