@@ -33,6 +33,9 @@ type exchange struct {
 	// for the sender; only the Python thread's goroutine uses it.
 	streamed int64
 	stream   *streamSender // nil until a streamed chunk comes
+	// bodyHeld: the app's whole body came in one chunk and was held for
+	// the handler (stream.go); whatever comes after it waits for it.
+	bodyHeld bool
 	log      *Logger
 	// timedOut: the request ran past --request-timeout and was
 	// interrupted; its response is replaced with a 504 if still possible.

@@ -101,12 +101,9 @@ func (x *exchange) Stream(p []byte) error {
 		s = streamSenders.Get().(*streamSender)
 		x.stream = s
 	}
-	s.mu.Lock() // (the hold timer clears held)
-	held := s.held
-	s.mu.Unlock()
-	if held {
+	if x.bodyHeld {
 		// More after the whole body (only overflow can come): the held
-		// body goes first.
+		// body goes first, if the timer has not sent it already.
 		if err := x.settle(); err != nil {
 			return err
 		}
@@ -117,6 +114,7 @@ func (x *exchange) Stream(p []byte) error {
 	s.last = now
 	if first && int64(len(p)) == x.head.contentLength && len(p) > 0 && len(p) <= maxHeld {
 		s.hold(x, p)
+		x.bodyHeld = true
 		x.streamed += int64(len(p))
 		if overflow {
 			return errBodyOverflow
