@@ -298,16 +298,17 @@ func wholeBodyExchange(w http.ResponseWriter, n int) *exchange {
 	return x
 }
 
-// holdForever keeps the hold timer from sending a held body however
-// slowly the test runs (-race, a busy machine).
-func holdForever(t *testing.T) {
+// setHoldLimit sets holdLimit for one test. time.Hour keeps the timer
+// from sending a held body however slowly the test runs (-race, a busy
+// machine).
+func setHoldLimit(t *testing.T, d time.Duration) {
 	old := holdLimit
-	holdLimit = time.Hour
+	holdLimit = d
 	t.Cleanup(func() { holdLimit = old })
 }
 
 func TestStreamHoldsAWholeBodyForTheHandler(t *testing.T) {
-	holdForever(t)
+	setHoldLimit(t, time.Hour)
 	w := &gatedWriter{header: http.Header{}}
 	body := chunk(0, 5000)
 	x := wholeBodyExchange(w, len(body))
@@ -331,9 +332,7 @@ func TestStreamHoldsAWholeBodyForTheHandler(t *testing.T) {
 }
 
 func TestStreamSendsAHeldBodyWhenTheAppIsSlowToFinish(t *testing.T) {
-	old := holdLimit
-	holdLimit = 5 * time.Millisecond
-	t.Cleanup(func() { holdLimit = old })
+	setHoldLimit(t, 5*time.Millisecond)
 	w := &gatedWriter{header: http.Header{}}
 	x := wholeBodyExchange(w, 100)
 	if err := x.Stream(chunk(1, 100)); err != nil {
@@ -386,7 +385,7 @@ func TestStreamWritesAtOnceWhatItDoesNotHold(t *testing.T) {
 }
 
 func TestStreamSendsAHeldBodyBeforeWhatComesAfter(t *testing.T) {
-	holdForever(t)
+	setHoldLimit(t, time.Hour)
 	w := &gatedWriter{header: http.Header{}}
 	x := wholeBodyExchange(w, 10)
 	if err := x.Stream([]byte("0123456789")); err != nil {
@@ -407,9 +406,7 @@ func TestStreamSendsAHeldBodyBeforeWhatComesAfter(t *testing.T) {
 // The hold timer races the app's next Stream call and the handler's
 // endStream; under -race this found a flag read without the lock.
 func TestStreamHoldTimerRacesTheApp(t *testing.T) {
-	old := holdLimit
-	holdLimit = time.Microsecond
-	t.Cleanup(func() { holdLimit = old })
+	setHoldLimit(t, time.Microsecond)
 	for i := 0; i < 300; i++ {
 		w := &gatedWriter{header: http.Header{}}
 		x := wholeBodyExchange(w, 10)

@@ -95,6 +95,8 @@ type serverOptions struct {
 	dir  string   // --chdir, relative to the repo root
 	args []string // more flags
 	env  []string // extra KEY=VALUE
+	// runUnder is a command line gowsgi runs under (e.g. chrt), if any.
+	runUnder []string
 }
 
 // testServer is a running gowsgi subprocess.
@@ -120,7 +122,8 @@ func startServer(t *testing.T, o serverOptions) *testServer {
 	}
 	args = append(args, o.args...)
 	args = append(args, o.app)
-	cmd := exec.Command(gowsgiBin, args...)
+	argv := append(append(slices.Clone(o.runUnder), gowsgiBin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), o.env...)
 	s, listens := launchServer(t, cmd, 1)
 	s.addr = strings.TrimPrefix(listens[0], "http://")

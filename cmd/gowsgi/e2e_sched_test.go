@@ -98,12 +98,8 @@ func TestBatchScheduling(t *testing.T) {
 		if err != nil {
 			t.Skip("no chrt (util-linux)")
 		}
-		requireVenv(t)
-		cmd := exec.Command(chrt, "--idle", "0", gowsgiBin, "run", "-b", "127.0.0.1:0", "--virtualenv", testVenv,
-			"--chdir", filepath.Join(repoRoot, "testdata/apps"), "workers_app:application")
-		s, listens := launchServer(t, cmd, 1)
-		s.addr = strings.TrimPrefix(listens[0], "http://")
-		s.url = "http://" + s.addr
+		s := startServer(t, serverOptions{app: "workers_app:application", dir: "testdata/apps",
+			runUnder: []string{chrt, "--idle", "0"}})
 		checkPolicies(t, s, schedIdle)
 	})
 	t.Run("workers", func(t *testing.T) {
