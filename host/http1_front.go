@@ -39,6 +39,10 @@ type http1Front struct {
 	mu      sync.Mutex
 	live    map[*http1Conn]struct{}
 	lns     []net.Listener
+
+	// paceAbove: in a worker that shares its sockets with other workers,
+	// the open connections beyond which bursts are paced (accept_pace.go).
+	paceAbove int
 }
 
 func newHTTP1Front(srv *http.Server, conns *connTracker, logger *Logger, addr net.Addr) *http1Front {
@@ -72,6 +76,7 @@ func (f *http1Front) serve(ln net.Listener) error {
 	f.lns = append(f.lns, ln)
 	f.mu.Unlock()
 	var pause time.Duration
+	pacer := acceptPacer{above: f.paceAbove}
 	for {
 		rwc, err := ln.Accept()
 		if err != nil {
@@ -90,8 +95,10 @@ func (f *http1Front) serve(ln net.Listener) error {
 		c := &http1Conn{front: f, rwc: rwc}
 		f.mu.Lock()
 		f.live[c] = struct{}{}
+		open := len(f.live)
 		f.mu.Unlock()
 		go c.serve()
+		pacer.accepted(open)
 	}
 }
 

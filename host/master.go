@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -165,6 +166,9 @@ func runMaster(cfg Config, logger *Logger) error {
 		defer ops.close()
 	}
 	logger.Infof("Starting gowsgi master (pid: %d) with %d workers of %d Python threads", os.Getpid(), cfg.Workers, cfg.Threads)
+	if os.Getenv("GOMAXPROCS") == "" {
+		logger.Infof("Each worker runs Go on %d of %d cpus (GOMAXPROCS)", workerProcs(runtime.GOMAXPROCS(0), cfg.Workers), runtime.GOMAXPROCS(0))
+	}
 	if cfg.Reload {
 		watcher, err := newReloadWatcher(cfg, logger)
 		if err != nil {
@@ -427,6 +431,9 @@ func (m *master) startWorker(extraEnv ...string) (*workerProc, error) {
 		envWorkerListeners+"="+strconv.Itoa(len(m.fds)),
 		envWorkerBeat+"="+m.beatInterval().String(),
 		envWorkerMaxRequests+"="+strconv.FormatInt(limit, 10))
+	if procs := workerProcsEnv(m.target); procs != "" {
+		env = append(env, procs)
+	}
 	env = append(env, extraEnv...)
 	pid, err := syscall.ForkExec(m.exe, argv, &syscall.ProcAttr{
 		Env:   env,

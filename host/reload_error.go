@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -55,7 +56,7 @@ func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Liste
 	for _, ln := range listeners {
 		go func(ln net.Listener) { serveErr <- fr.serve(srv, ln) }(ln)
 	}
-	logger.Infof("Booting worker with pid: %d", os.Getpid())
+	logger.Infof("Booting worker with pid: %d (GOMAXPROCS %d)", os.Getpid(), runtime.GOMAXPROCS(0))
 	stop := make(chan struct{})
 	defer close(stop)
 	masterGone := make(chan struct{})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -206,6 +207,9 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	var fast *http1Front // plain HTTP/1.1's own request loop, when on
 	if front.tls == nil && !cfg.NetHTTPOnly && len(listeners) > 0 {
 		fast = newHTTP1Front(srv, conns, logger, listeners[0].Addr())
+		if w != nil && cfg.Workers > 1 {
+			fast.paceAbove = cfg.Threads
+		}
 		go func() { _ = srv.Serve(fast.handoff) }() // what the fast path leaves
 	}
 	for _, ln := range listeners {
@@ -218,7 +222,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 		}(ln)
 	}
 	if w != nil {
-		logger.Infof("Booting worker with pid: %d", os.Getpid())
+		logger.Infof("Booting worker with pid: %d (GOMAXPROCS %d)", os.Getpid(), runtime.GOMAXPROCS(0))
 	} else {
 		// Only now: a failed import must leave its one error line alone.
 		writeBanner(cfg, logger, listenURLs(listeners, front.tls != nil), 0)

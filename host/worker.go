@@ -69,6 +69,7 @@ func workerFromEnvironment() (*workerLink, bool, error) {
 	os.Unsetenv(envWorkerListeners)
 	os.Unsetenv(envWorkerBeat)
 	os.Unsetenv(envWorkerMaxRequests)
+	applyWorkerProcs()
 	count, err := strconv.Atoi(countText)
 	if err != nil || count < 1 {
 		return nil, false, fmt.Errorf("worker: bad %s=%q", envWorkerListeners, countText)
