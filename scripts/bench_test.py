@@ -106,5 +106,18 @@ class Targets(unittest.TestCase):
         self.assertEqual((t["pass"], t["shown"]), (None, "not measured"))
 
 
+class CpuLists(unittest.TestCase):
+    def test_cpu_count(self):
+        for spec, want in (("0", 1), ("0-7", 8), ("8-15", 8), ("0,2-3", 3)):
+            self.assertEqual(bench.cpu_count(spec), want, spec)
+
+    def test_one_wrk_thread_per_load_cpu(self):
+        w = bench.WORKLOAD_BY_NAME["hello"]
+        self.assertIn("-t1", bench.wrk_argv(w, 1, 5, "0", None))
+        self.assertIn("-t8", bench.wrk_argv(w, 1, 5, "8-15", None))
+        few = bench.Workload("few", "/hello", 4, "4 connections")
+        self.assertIn("-t4", bench.wrk_argv(few, 1, 5, "8-15", None))
+
+
 if __name__ == "__main__":
     unittest.main()
