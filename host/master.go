@@ -166,8 +166,8 @@ func runMaster(cfg Config, logger *Logger) error {
 		defer ops.close()
 	}
 	logger.Infof("Starting gowsgi master (pid: %d) with %d workers of %d Python threads", os.Getpid(), cfg.Workers, cfg.Threads)
-	if os.Getenv("GOMAXPROCS") == "" {
-		logger.Infof("Each worker runs Go on %d of %d cpus (GOMAXPROCS)", workerProcs(runtime.GOMAXPROCS(0), cfg.Workers), runtime.GOMAXPROCS(0))
+	if procs, ok := chosenWorkerProcs(cfg.Workers); ok {
+		logger.Infof("Each worker runs Go on %d of %d cpus (GOMAXPROCS)", procs, runtime.GOMAXPROCS(0))
 	}
 	if cfg.Reload {
 		watcher, err := newReloadWatcher(cfg, logger)

@@ -28,13 +28,23 @@ func workerProcs(cpus, workers int) int {
 	return max(1, cpus/workers)
 }
 
+// chosenWorkerProcs is each worker's GOMAXPROCS as the master chooses it
+// on this machine; false when the operator chose GOMAXPROCS.
+func chosenWorkerProcs(workers int) (int, bool) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return 0, false
+	}
+	return workerProcs(runtime.GOMAXPROCS(0), workers), true
+}
+
 // workerProcsEnv is the variable the master gives a worker, or "" when
 // the operator chose GOMAXPROCS.
 func workerProcsEnv(workers int) string {
-	if os.Getenv("GOMAXPROCS") != "" {
+	n, ok := chosenWorkerProcs(workers)
+	if !ok {
 		return ""
 	}
-	return envWorkerProcs + "=" + strconv.Itoa(workerProcs(runtime.GOMAXPROCS(0), workers))
+	return envWorkerProcs + "=" + strconv.Itoa(n)
 }
 
 // applyWorkerProcs sets the GOMAXPROCS the master chose, in a worker.
