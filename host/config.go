@@ -59,6 +59,7 @@ type Config struct {
 	BodyTimeout           time.Duration // longest wait for the next body bytes; 408
 	WriteTimeout          time.Duration // longest wait for the client to take more response bytes
 	MaxConnections        int           // per process (0 = unlimited)
+	NotsentLowat          int           // TCP_NOTSENT_LOWAT in bytes (0 = the system's); notsent_lowat.go
 	SecureSchemeHeaders   string        // gunicorn's: HEADER=value pairs that mean https
 	ForwardedPrefix       bool          // honour X-Forwarded-Prefix as SCRIPT_NAME
 	ProxyProtocol         bool
@@ -109,6 +110,7 @@ func DefaultConfig() Config {
 		HeaderTimeout:         10 * time.Second,
 		BodyTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
+		NotsentLowat:          defaultNotsentLowat,
 		SecureSchemeHeaders:   "X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on",
 		ProxyAllowFrom:        "127.0.0.1,::1",
 		Timeout:               30 * time.Second,
@@ -151,8 +153,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--limit-request-* must not be negative")
 	case c.KeepAlive < 0 || c.HeaderTimeout < 0 || c.BodyTimeout < 0 || c.WriteTimeout < 0:
 		return fmt.Errorf("--keep-alive and the timeouts must not be negative")
-	case c.MaxConnections < 0 || c.Backlog < 0:
-		return fmt.Errorf("--max-connections and --backlog must not be negative")
+	case c.MaxConnections < 0 || c.Backlog < 0 || c.NotsentLowat < 0:
+		return fmt.Errorf("--max-connections, --backlog and --tcp-notsent-lowat must not be negative")
 	}
 	if _, err := c.staticSpecs(); err != nil {
 		return err
