@@ -17,15 +17,12 @@ import (
 // softirq that handles the client's ACKs, which runs on the client's
 // cpu, not by the writing thread. With the client on the same host (a
 // proxy, a sidecar, the benchmark's wrk) that work slows the client.
-// Measured on the 2-cpu dev VM, wrk on cpu 0 and the server on cpu 1, a
-// 100 MB wsgi.file_wrapper (sendfile) download at 4 connections, 4
-// interleaved rounds of 4 s each:
-//   - without the mark: 1.6-1.7 GB/s (bare Go net/http 1.7-2.1); wrk's
-//     cpu spent 25 % in softirq and was the bottleneck;
-//   - 8 and 16 KiB: 2.4-2.9 GB/s; 32 KiB: 2.1-2.6; 64 KiB: 1.8-2.6;
-//     128 KiB: 1.6-2.6, i.e. most of the gain gone;
-//   - wrk's softirq share fell to 8-17 %; the server's cpu per GB stayed
-//     within the noise (0.21-0.28 cpu-s/GB against 0.24).
+// Measured (docs/bench/budget.md, "Where wrk's cpu went"; the server on
+// one cpu, wrk on the other): a 100 MB wsgi.file_wrapper (sendfile)
+// download went from 1.4-2.0 to 2.1-2.8 GB/s with 32 KiB (bare Go
+// net/http 1.6-2.1), and the share of wrk's cpu spent in softirq from
+// 25-29 % to 17 %; 128 KiB gave back most of the gain. The server's cpu
+// per GB did not move beyond the noise.
 //
 // 32 KiB rather than 16 leaves a remote client's connection more queued
 // bytes to send between two wake-ups of a busy writer. The mark bounds
