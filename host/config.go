@@ -59,7 +59,7 @@ type Config struct {
 	BodyTimeout           time.Duration // longest wait for the next body bytes; 408
 	WriteTimeout          time.Duration // longest wait for the client to take more response bytes
 	MaxConnections        int           // per process (0 = unlimited)
-	NotsentLowat          int           // TCP_NOTSENT_LOWAT in bytes (0 = the system's); notsent_lowat.go
+	NotsentLowat          int           // TCP_NOTSENT_LOWAT while sendfile runs (0 = the system's); notsent_lowat.go
 	SecureSchemeHeaders   string        // gunicorn's: HEADER=value pairs that mean https
 	ForwardedPrefix       bool          // honour X-Forwarded-Prefix as SCRIPT_NAME
 	ProxyProtocol         bool

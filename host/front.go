@@ -40,12 +40,10 @@ func newFront(cfg Config, logger *Logger) (*front, error) {
 	return f, nil
 }
 
-// wrap sets the unsent-data mark on each connection, then applies the
-// connection limit, then PROXY protocol parsing.
+// wrap applies the connection limit, then PROXY protocol parsing.
 func (f *front) wrap(listeners []net.Listener) []net.Listener {
 	out := make([]net.Listener, len(listeners))
 	for i, ln := range listeners {
-		ln = withNotsentLowat(ln, f.cfg.NotsentLowat)
 		ln = limitConnections(ln, f.cfg.MaxConnections)
 		if f.cfg.ProxyProtocol {
 			ln = acceptProxyProtocol(ln, f.proxyAllow, f.cfg.HeaderTimeout, f.log)

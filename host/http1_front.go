@@ -43,6 +43,9 @@ type http1Front struct {
 	// paceAbove: in a worker that shares its sockets with other workers,
 	// the open connections beyond which bursts are paced (accept_pace.go).
 	paceAbove int
+	// notsentLowat: TCP_NOTSENT_LOWAT while a file is sent with
+	// sendfile(2), 0 for none (notsent_lowat.go).
+	notsentLowat int
 }
 
 func newHTTP1Front(srv *http.Server, conns *connTracker, logger *Logger, addr net.Addr) *http1Front {

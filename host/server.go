@@ -207,6 +207,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	var fast *http1Front // plain HTTP/1.1's own request loop, when on
 	if front.tls == nil && !cfg.NetHTTPOnly && len(listeners) > 0 {
 		fast = newHTTP1Front(srv, conns, logger, listeners[0].Addr())
+		fast.notsentLowat = cfg.NotsentLowat
 		if w != nil && cfg.Workers > 1 {
 			fast.paceAbove = cfg.Threads
 		}

@@ -132,7 +132,7 @@ Flags win over the environment, which wins over the file.`,
 	f.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "longest wait for more request body bytes, else 408 (0 = none)")
 	f.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest wait for a client to take more response bytes (0 = none)")
 	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open connections per process; more wait in the backlog (0 = unlimited)")
-	f.IntVar(&cfg.NotsentLowat, "tcp-notsent-lowat", cfg.NotsentLowat, "bytes of a response the kernel may hold unsent per connection (TCP_NOTSENT_LOWAT; 0 = the system's setting)")
+	f.IntVar(&cfg.NotsentLowat, "tcp-notsent-lowat", cfg.NotsentLowat, "bytes of a file the kernel may hold unsent while sending it with sendfile (TCP_NOTSENT_LOWAT; 0 = the system's setting)")
 	f.StringVar(&cfg.SecureSchemeHeaders, "secure-scheme-headers", cfg.SecureSchemeHeaders, "HEADER=value pairs that, from a trusted proxy, mean https")
 	f.BoolVar(&cfg.ForwardedPrefix, "forwarded-prefix", false, "take SCRIPT_NAME from a trusted proxy's X-Forwarded-Prefix")
 	f.BoolVar(&cfg.ProxyProtocol, "proxy-protocol", false, "accept a PROXY protocol v1/v2 header (auto-detected) from --proxy-allow-from peers")
