@@ -206,7 +206,13 @@ func (a *accessLog) appendAtom(b []byte, atom accessAtom, e *accessEntry) []byte
 	case 'D':
 		return strconv.AppendInt(b, e.duration.Microseconds(), 10)
 	case 'L':
-		return strconv.AppendFloat(b, e.duration.Seconds(), 'f', 6, 64)
+		// Seconds with the microseconds truncated, as gunicorn writes them
+		// ("%d.%06d"), so that L and D always agree; rounding could put L
+		// a microsecond above D.
+		us := e.duration.Microseconds()
+		b = strconv.AppendInt(b, us/1_000_000, 10)
+		frac := strconv.AppendInt(nil, 1_000_000+us%1_000_000, 10) // "1" + six digits
+		return append(append(b, '.'), frac[1:]...)
 	case 'p':
 		b = append(b, '<')
 		b = strconv.AppendInt(b, int64(a.pid), 10)

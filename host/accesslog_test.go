@@ -58,3 +58,27 @@ func TestAppendJSONString(t *testing.T) {
 		}
 	}
 }
+
+// %(L)s truncates to the microsecond, as gunicorn does, so it never
+// disagrees with %(D)s (rounding once made 122.6 µs "0.000123" and 122).
+func TestAccessLogSecondsAgreeWithMicroseconds(t *testing.T) {
+	atoms, err := parseAccessLogFormat("%(L)s %(D)s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{122600 * time.Nanosecond, "0.000122 122\n"},
+		{1500 * time.Millisecond, "1.500000 1500000\n"},
+		{62*time.Second + 7*time.Microsecond, "62.000007 62000007\n"},
+	} {
+		var out strings.Builder
+		a := &accessLog{out: &out, format: atoms, pid: 1}
+		a.record(&accessEntry{r: httptest.NewRequest("GET", "/", nil), status: 200, duration: c.d, respHeader: http.Header{}})
+		if out.String() != c.want {
+			t.Errorf("%v: got %q, want %q", c.d, out.String(), c.want)
+		}
+	}
+}
