@@ -211,8 +211,12 @@ func (a *accessLog) appendAtom(b []byte, atom accessAtom, e *accessEntry) []byte
 		// a microsecond above D.
 		us := e.duration.Microseconds()
 		b = strconv.AppendInt(b, us/1_000_000, 10)
-		frac := strconv.AppendInt(nil, 1_000_000+us%1_000_000, 10) // "1" + six digits
-		return append(append(b, '.'), frac[1:]...)
+		b = append(b, '.')
+		frac := us % 1_000_000
+		for place := int64(100_000); place > frac && place > 1; place /= 10 {
+			b = append(b, '0') // the zeros before frac's digits, six in all
+		}
+		return strconv.AppendInt(b, frac, 10)
 	case 'p':
 		b = append(b, '<')
 		b = strconv.AppendInt(b, int64(a.pid), 10)

@@ -72,6 +72,7 @@ func TestAccessLogSecondsAgreeWithMicroseconds(t *testing.T) {
 	}{
 		{122600 * time.Nanosecond, "0.000122 122\n"},
 		{1500 * time.Millisecond, "1.500000 1500000\n"},
+		{2 * time.Second, "2.000000 2000000\n"},
 		{62*time.Second + 7*time.Microsecond, "62.000007 62000007\n"},
 	} {
 		var out strings.Builder

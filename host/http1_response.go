@@ -369,13 +369,12 @@ func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
 	// Not limited here: a wrapper would hide the *os.File (or the
 	// LimitedReader over it) that sendfile needs; callers send only
 	// what the Content-Length says, as with net/http.
-	var n int64
-	var err error
 	if lowat := w.c.front.notsentLowat; lowat > 0 && w.c.raw != nil {
-		withNotsentLowat(w.c.raw, lowat, func() { n, err = rf.ReadFrom(src) })
-	} else {
-		n, err = rf.ReadFrom(src)
+		if before, ok := raiseNotsentLowat(w.c.raw, lowat); ok {
+			defer restoreNotsentLowat(w.c.raw, before)
+		}
 	}
+	n, err := rf.ReadFrom(src)
 	w.written += n
 	if err != nil {
 		w.err = err

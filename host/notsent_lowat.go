@@ -35,11 +35,10 @@ import (
 // sent (per 4 MiB piece for a file_wrapper), nothing per connection.
 const defaultNotsentLowat = 32 << 10
 
-// withNotsentLowat runs send with the socket's TCP_NOTSENT_LOWAT at
-// bytes, then puts back what the socket had. A socket that refuses the
-// option (a unix socket) runs send as it is.
-func withNotsentLowat(raw syscall.RawConn, bytes int, send func()) {
-	var before int
+// raiseNotsentLowat sets the socket's TCP_NOTSENT_LOWAT to bytes and
+// returns what it had, for restoreNotsentLowat. ok is false when the
+// socket refuses the option (a unix socket): nothing changed.
+func raiseNotsentLowat(raw syscall.RawConn, bytes int) (before int, ok bool) {
 	var err error
 	if cerr := raw.Control(func(fd uintptr) {
 		before, err = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT)
@@ -47,13 +46,14 @@ func withNotsentLowat(raw syscall.RawConn, bytes int, send func()) {
 			err = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, bytes)
 		}
 	}); cerr != nil || err != nil {
-		send()
-		return
+		return 0, false
 	}
-	defer func() {
-		_ = raw.Control(func(fd uintptr) {
-			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, before)
-		})
-	}()
-	send()
+	return before, true
+}
+
+// restoreNotsentLowat puts back what raiseNotsentLowat returned.
+func restoreNotsentLowat(raw syscall.RawConn, before int) {
+	_ = raw.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, before)
+	})
 }
