@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,15 +61,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// then be read as a second request (smuggling).
 		w.Header().Set("Connection", "close")
 	}
-	j.vars = environ.Build(j.vars[:0], r, &h.envConfig)
-	j.env.Reset()
-	for _, v := range j.vars {
-		if i := environ.KeyIndex(v.Key); i >= 0 {
-			j.env.AddKnown(i, v.Value)
-		} else {
-			j.env.Add(v.Key, v.Value)
-		}
-	}
+	h.packEnviron(j, r)
 	if j.madeID { // the client sent none: the app sees the one made
 		if h.ids.envIndex >= 0 {
 			j.env.AddKnown(h.ids.envIndex, j.requestID)
@@ -113,6 +106,27 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.finish(j, w, r)
 	finished = true
 	h.serveWaiting(j, runner)
+}
+
+// envVars holds environ.Build's output between building and packing, so
+// that a request waiting in the queue holds only its packed environ.
+var envVars = sync.Pool{New: func() any { return new([]environ.Var) }}
+
+// packEnviron builds r's environ into j.env.
+func (h *handler) packEnviron(j *job, r *http.Request) {
+	vp := envVars.Get().(*[]environ.Var)
+	vars := environ.Build((*vp)[:0], r, &h.envConfig)
+	j.env.Reset()
+	for _, v := range vars {
+		if i := environ.KeyIndex(v.Key); i >= 0 {
+			j.env.AddKnown(i, v.Value)
+		} else {
+			j.env.Add(v.Key, v.Value)
+		}
+	}
+	clear(vars) // the strings point into the request
+	*vp = vars[:0]
+	envVars.Put(vp)
 }
 
 // begin readies a pooled job for request r: its exchange, its request id

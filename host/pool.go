@@ -7,14 +7,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gowsgi/gowsgi/environ"
 	"github.com/gowsgi/gowsgi/pybridge"
 )
 
 // job is one request on its way through Python. Jobs are pooled: a
 // request allocates none of this.
 type job struct {
-	vars    []environ.Var
 	env     pybridge.PackedEnviron
 	body    []byte
 	stream  bool

@@ -292,13 +292,14 @@ func frontRunUntilExit(t *testing.T, within time.Duration, args ...string) (int,
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	exited := make(chan struct{}) // for the watcher below: done's one value is not its to take
+	go func() { done <- cmd.Wait(); close(exited) }()
 	// A server that starts listening has accepted the setting: stop it.
 	listening := make(chan struct{})
 	go func() {
 		for {
 			select {
-			case <-done:
+			case <-exited:
 				return
 			case <-time.After(50 * time.Millisecond):
 				if strings.Contains(out.String(), "Listening at:") {
