@@ -119,5 +119,37 @@ class CpuLists(unittest.TestCase):
         self.assertIn("-t4", bench.wrk_argv(few, 1, 5, "8-15", None))
 
 
+class StealTest(unittest.TestCase):
+    def test_steal_share(self):
+        # user nice system idle iowait irq softirq steal guest guest_nice
+        before = [100, 0, 50, 800, 0, 0, 10, 40, 0, 0]
+        after = [160, 0, 80, 820, 0, 0, 20, 60, 30, 0]
+        # 140 jiffies passed (guest is inside user), 20 of them stolen.
+        self.assertEqual(bench.steal_pct(before, after), 14.3)
+
+    def test_no_counters(self):
+        self.assertIsNone(bench.steal_pct(None, [1] * 10))
+        self.assertIsNone(bench.steal_pct([1] * 10, [1] * 10))
+
+    def test_reads_proc_stat(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".stat", delete=False) as f:
+            f.write("cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 1 1 1 1 1 1 1 1 1\n")
+        try:
+            self.assertEqual(bench.cpu_times(f.name), list(range(1, 11)))
+        finally:
+            os.unlink(f.name)
+        self.assertIsNone(bench.cpu_times("/nonexistent/stat"))
+
+    def test_summary_names_the_worst_round(self):
+        doc = {"results": {"hello": {
+            "gowsgi": {"rounds": [{"steal_pct": 0.0}, {"steal_pct": 12.5}, {"steal_pct": 1.0}]},
+            "granian": {"rounds": [{"steal_pct": 0.5}, {"error": "wrk exited 1"}]}}}}
+        line = bench.steal_summary(doc)
+        self.assertIn("median 0.5 %", line)
+        self.assertIn("at most 12.5 % (hello gowsgi round 2)", line)
+        self.assertIsNone(bench.steal_summary({"results": {"hello": {"gowsgi": {"rounds": [{}]}}}}))
+
+
 if __name__ == "__main__":
     unittest.main()
