@@ -1391,3 +1391,46 @@ func TestHTTP1FrontRequestAfterASkippedCRLF(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A request whose head was all the connection had buffered waits for its
+// handler (in gowsgi: for Python) without a read buffer; one followed by
+// buffered bytes (a pipelined request, body bytes that came with the
+// head) keeps it, and those bytes are still served.
+func TestHTTP1FrontParsedRequestHoldsNoReadBuffer(t *testing.T) {
+	held := make(chan string, 8)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buffered := w.(*http1Response).c.in != nil
+		body, _ := io.ReadAll(r.Body)
+		held <- fmt.Sprintf("%s buffer=%v body=%q", r.URL.Path, buffered, body)
+		_, _ = io.WriteString(w, "ok")
+	})
+	_, addr := startFastFront(t, newWireServer(h, nil))
+	cases := []struct {
+		name, raw string
+		want      []string
+	}{
+		{"a lone GET", reqGET("/lone"), []string{"/lone buffer=false body=\"\""}},
+		{"a pipelined pair", reqGET("/first") + reqGET("/second"),
+			[]string{"/first buffer=true body=\"\"", "/second buffer=false body=\"\""}},
+		{"a POST whose body came with its head", reqPOST("/post", "hello"),
+			[]string{"/post buffer=true body=\"hello\""}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := roundTrip(addr, tc.raw, 300*time.Millisecond, 2*time.Second)
+			if n := strings.Count(out, "HTTP/1.1 200 OK"); n != len(tc.want) {
+				t.Fatalf("%d responses, want %d:\n%s", n, len(tc.want), out)
+			}
+			for _, want := range tc.want {
+				select {
+				case got := <-held:
+					if got != want {
+						t.Errorf("handler saw %s; want %s", got, want)
+					}
+				case <-time.After(time.Second):
+					t.Fatalf("handler not called for %s", want)
+				}
+			}
+		})
+	}
+}
