@@ -84,7 +84,6 @@ func (c *http1Conn) setUp() {
 	ctx := context.WithValue(f.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
 	c.blank = *(&http.Request{Header: http.Header{}, RemoteAddr: rwc.RemoteAddr().String()}).WithContext(ctx)
 	c.req = new(http.Request)
-	c.resp.header = http.Header{}
 	c.body.c = c
 }
 
@@ -320,6 +319,7 @@ func (c *http1Conn) serveRequest() (keep bool) {
 	}
 	c.clearWriteDeadline()
 	c.releaseOut()
+	c.resp.releaseHeader()
 	return keep
 }
 
