@@ -464,11 +464,13 @@ func (b *http1Body) Close() error {
 	return nil
 }
 
-// discard reads and drops the rest of the body.
+// discard reads and drops the rest of the body, into a pooled read buffer
+// (a 4 KiB array in its frame grew the goroutine's stack to 8 KB).
 func (b *http1Body) discard() error {
-	var scratch [4096]byte
+	bp := inBuffers.Get().(*[]byte)
+	defer inBuffers.Put(bp)
 	for b.remaining > 0 {
-		if _, err := b.read(scratch[:]); err != nil {
+		if _, err := b.read(*bp); err != nil {
 			return err
 		}
 	}
