@@ -47,9 +47,11 @@ const bufferBeforeChunking = 2048
 // maxUnreadBodyDiscard is net/http's maxPostHandlerReadBytes.
 const maxUnreadBodyDiscard = 256 << 10
 
+// reset readies w for the next request. The last response's header map
+// went back with releaseHeader (after a panic the connection ends, and
+// its map with it), so w starts without one.
 func (w *http1Response) reset(c *http1Conn, req *http.Request) {
-	clear(w.header) // nil unless the last response ended in a panic
-	*w = http1Response{c: c, req: req, header: w.header, contentLength: -1, early: w.early[:0]}
+	*w = http1Response{c: c, req: req, contentLength: -1, early: w.early[:0]}
 }
 
 // headerMaps holds response header maps between responses (releaseHeader),
