@@ -131,7 +131,11 @@ func (x *exchange) StartResponse(h *pybridge.Head) error {
 	if err := x.settle(); err != nil {
 		return err
 	}
-	head, err := applyHead(h, x.w.Header())
+	var store *headerStore // the fast path's: no allocation for the head
+	if w, ok := x.w.(headerStorer); ok {
+		store = w.headerStorage()
+	}
+	head, err := applyHead(h, x.w.Header(), store)
 	if err != nil {
 		return err
 	}

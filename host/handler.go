@@ -284,10 +284,16 @@ func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
 	p.enqueue(j)
 	p.mu.Unlock()
 
-	timer := time.NewTimer(h.queueTimeout)
+	// Since Go 1.23 a stopped or reset timer delivers no stale tick, so
+	// the job's timer needs no draining between waits.
+	if j.queueTimer == nil {
+		j.queueTimer = time.NewTimer(h.queueTimeout)
+	} else {
+		j.queueTimer.Reset(h.queueTimeout)
+	}
 	select {
 	case <-j.wake:
-	case <-timer.C:
+	case <-j.queueTimer.C:
 		if p.withdraw(j) {
 			h.queued.Add(-1)
 			h.log.Warningf("%s %s: 503, no Python thread free within %s", r.Method, r.URL.Path, h.queueTimeout)
@@ -295,7 +301,7 @@ func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
 		}
 		<-j.wake // a runner took it just now
 	}
-	timer.Stop()
+	j.queueTimer.Stop()
 	h.queued.Add(-1)
 	s := j.promoted
 	if s == nil {

@@ -64,20 +64,25 @@ func startBenchInterpreter(b testing.TB) {
 }
 
 // benchWriter is a ResponseWriter that keeps nothing, reused across
-// iterations as net/http reuses its per-connection buffers.
+// iterations as the fast path reuses its per-connection state; its header
+// map is a pooled headerStore's, as the fast path's (http1Response).
 type benchWriter struct {
-	header http.Header
+	store  *headerStore
 	status int
 	n      int
 }
 
-func (w *benchWriter) Header() http.Header         { return w.header }
+func newBenchWriter() *benchWriter { return &benchWriter{store: takeHeaderStore()} }
+
+func (w *benchWriter) Header() http.Header         { return w.store.h }
+func (w *benchWriter) headerStorage() *headerStore { return w.store }
 func (w *benchWriter) WriteHeader(code int)        { w.status = code }
 func (w *benchWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 func (w *benchWriter) Flush()                      {} // streamed bodies flush each chunk
 
 func (w *benchWriter) reset() {
-	clear(w.header)
+	w.store.release()
+	w.store = takeHeaderStore()
 	w.status, w.n = 0, 0
 }
 
@@ -125,7 +130,7 @@ func benchHandler(b testing.TB, threads int) *handler {
 func BenchmarkHandlerHello(b *testing.B) {
 	h := benchHandler(b, 1)
 	r := benchRequest()
-	w := &benchWriter{header: http.Header{}}
+	w := newBenchWriter()
 	b.ReportAllocs()
 	for b.Loop() {
 		w.reset()

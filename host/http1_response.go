@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -26,7 +25,8 @@ import (
 type http1Response struct {
 	c      *http1Conn
 	req    *http.Request
-	header http.Header
+	header http.Header  // store.h once Header was called, else nil
+	store  *headerStore // see headerStore
 
 	status        int
 	wroteHeader   bool  // WriteHeader called: the status is fixed
@@ -54,27 +54,28 @@ func (w *http1Response) reset(c *http1Conn, req *http.Request) {
 	*w = http1Response{c: c, req: req, contentLength: -1, early: w.early[:0]}
 }
 
-// headerMaps holds response header maps between responses (releaseHeader),
-// so that a connection whose request waits for Python, or which waits for
-// its next request, holds none: about 400 bytes each, which 1,000 busy
-// connections multiply.
-var headerMaps = sync.Pool{New: func() any { return make(http.Header) }}
-
-// Header takes a map for the response's headers on first use. The
-// response's own reads of w.header before that see an empty (nil) map.
+// Header takes a header store on first use. The response's own reads of
+// w.header before that see an empty (nil) map.
 func (w *http1Response) Header() http.Header {
-	if w.header == nil {
-		w.header = headerMaps.Get().(http.Header)
+	if w.store == nil {
+		w.store = takeHeaderStore()
+		w.header = w.store.h
 	}
 	return w.header
 }
 
-// releaseHeader gives the header map back once the response is complete.
+// headerStorage is the store applyHead copies the app's header values
+// into (see exchange.StartResponse).
+func (w *http1Response) headerStorage() *headerStore {
+	w.Header()
+	return w.store
+}
+
+// releaseHeader gives the header store back once the response is complete.
 func (w *http1Response) releaseHeader() {
-	if w.header != nil {
-		clear(w.header)
-		headerMaps.Put(w.header)
-		w.header = nil
+	if w.store != nil {
+		w.store.release()
+		w.store, w.header = nil, nil
 	}
 }
 

@@ -30,7 +30,11 @@ type job struct {
 	// slot promoted.
 	wake     chan struct{}
 	promoted *slot
-	enqueued time.Time // when it began to wait; set only for the metrics
+	// queueTimer bounds the wait (--queue-timeout); kept with the pooled
+	// job and reset for each wait, since a timer made per queued request
+	// was a quarter of the bytes a saturated server allocated.
+	queueTimer *time.Timer
+	enqueued   time.Time // when it began to wait; set only for the metrics
 	// parked: the job is not a request but the release of a parked
 	// response already sent (handler.sendParked).
 	parked *pybridge.Parked

@@ -201,7 +201,7 @@ func TestDispatchManyClientsFewSlots(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &benchWriter{header: http.Header{}}
+			w := newBenchWriter()
 			for i := 0; i < 200; i++ {
 				w.reset()
 				h.ServeHTTP(w, benchRequest())
@@ -233,7 +233,7 @@ func TestDispatchQueueTimeoutAndHalfClosedClient(t *testing.T) {
 	busy := h.python.claim() // a request that runs (and blocks) for now
 	h.python.mu.Unlock()
 
-	w := &benchWriter{header: http.Header{}}
+	w := newBenchWriter()
 	h.ServeHTTP(w, benchRequest())
 	if w.status != http.StatusServiceUnavailable {
 		t.Fatalf("with the only slot stuck: %d, want 503", w.status)
@@ -336,12 +336,12 @@ func (w *panicOnceWriter) Header() http.Header {
 // is not lost: the next request is served.
 func TestDispatchPanicKeepsTheSlot(t *testing.T) {
 	h := benchHandler(t, 1)
-	w := &panicOnceWriter{benchWriter: benchWriter{header: http.Header{}}}
+	w := &panicOnceWriter{benchWriter: *newBenchWriter()}
 	h.ServeHTTP(w, benchRequest())
 	if !w.panicked || w.status != http.StatusInternalServerError {
 		t.Fatalf("panicked %v, status %d; want a recovered panic and 500", w.panicked, w.status)
 	}
-	ok := &benchWriter{header: http.Header{}}
+	ok := newBenchWriter()
 	h.ServeHTTP(ok, benchRequest())
 	if ok.status != 200 || len(h.python.idle) != 1 {
 		t.Fatalf("after the panic: status %d, %d idle slots", ok.status, len(h.python.idle))

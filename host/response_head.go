@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -132,8 +133,9 @@ func canonicalKey(name []byte) string {
 }
 
 // applyHead validates an app's status and headers and copies them into h.
-// Nothing is copied unless everything is valid.
-func applyHead(head *pybridge.Head, h http.Header) (responseHead, error) {
+// Nothing is copied unless everything is valid. With a store (whose map
+// is h) the values are copied into its memory; without, into new memory.
+func applyHead(head *pybridge.Head, h http.Header, store *headerStore) (responseHead, error) {
 	rh := responseHead{contentLength: -1}
 	code, err := parseStatus(head.Status())
 	if err != nil {
@@ -141,8 +143,8 @@ func applyHead(head *pybridge.Head, h http.Header) (responseHead, error) {
 	}
 	rh.code = code
 	// The values are copied into one block and the header map's slices
-	// cut from one array: two allocations per response instead of two
-	// per header.
+	// cut from one array: no allocation per header, and none at all with
+	// a store that has room.
 	count, size := 0, 0
 	for it := head.Headers(); ; {
 		name, value, ok := it.Next()
@@ -158,7 +160,17 @@ func applyHead(head *pybridge.Head, h http.Header) (responseHead, error) {
 		count++
 		size += len(value)
 	}
-	block := make([]byte, 0, size)
+	var block []byte
+	var slots []string
+	if store != nil {
+		store.block = slices.Grow(store.block[:0], size)
+		if cap(store.slots) < count {
+			store.slots = make([]string, count)
+		}
+		block, slots = store.block, store.slots[:count]
+	} else {
+		block, slots = make([]byte, 0, size), make([]string, count)
+	}
 	for it := head.Headers(); ; {
 		_, value, ok := it.Next()
 		if !ok {
@@ -166,8 +178,9 @@ func applyHead(head *pybridge.Head, h http.Header) (responseHead, error) {
 		}
 		block = append(block, value...)
 	}
-	values := unsafe.String(unsafe.SliceData(block), len(block)) // block is never written again
-	slots := make([]string, count)
+	// block is not written again while these strings are in use: it is
+	// new, or the store's, whose map is cleared before its reuse.
+	values := unsafe.String(unsafe.SliceData(block), len(block))
 	offset, i := 0, 0
 	for it := head.Headers(); ; i++ {
 		name, raw, ok := it.Next()

@@ -2,6 +2,7 @@ package host
 
 import (
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,7 +105,16 @@ func FuzzApplyHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status string, data []byte) {
 		headers := fuzzHeaders(data)
 		h := http.Header{}
-		rh, err := applyHead(pybridge.NewHead(status, headers...), h)
+		rh, err := applyHead(pybridge.NewHead(status, headers...), h, nil)
+		// The fast path copies into a store that held another response's
+		// headers: the same outcome.
+		store := &headerStore{h: http.Header{}}
+		_, _ = applyHead(pybridge.NewHead("200 OK", [2]string{"X-Before", strings.Repeat("b", 300)}, [2]string{"Content-Type", "c"}), store.h, store)
+		clear(store.h)
+		storeRH, storeErr := applyHead(pybridge.NewHead(status, headers...), store.h, store)
+		if (err == nil) != (storeErr == nil) || !reflect.DeepEqual(rh, storeRH) || !reflect.DeepEqual(h, store.h) {
+			t.Fatalf("applyHead(%q, %q) with a reused store: %v %v %q, without: %v %v %q", status, headers, storeRH, storeErr, store.h, rh, err, h)
+		}
 		if err != nil {
 			if len(h) != 0 {
 				t.Fatalf("applyHead(%q, %q) failed (%v) but copied headers %q", status, headers, err, h)

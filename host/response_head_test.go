@@ -3,6 +3,8 @@ package host
 import (
 	"errors"
 	"net/http"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gowsgi/gowsgi/pybridge"
@@ -10,7 +12,7 @@ import (
 
 func applyPacked(status string, headers ...[2]string) (responseHead, http.Header, error) {
 	out := http.Header{}
-	rh, err := applyHead(pybridge.NewHead(status, headers...), out)
+	rh, err := applyHead(pybridge.NewHead(status, headers...), out, nil)
 	return rh, out, err
 }
 
@@ -34,6 +36,57 @@ func TestApplyHeadAccepts(t *testing.T) {
 	}
 	if h.Get("X-Latin1") != "caf\xe9" || h.Get("Content-Length") != "5" {
 		t.Fatalf("headers %v", h)
+	}
+}
+
+// The fast path's store is reused from response to response: a head must
+// come out whole whatever the store held, and cost no allocation once the
+// store has room.
+func TestApplyHeadReusesStore(t *testing.T) {
+	store := &headerStore{h: http.Header{}}
+	long := pybridge.NewHead("200 OK",
+		[2]string{"Content-Type", strings.Repeat("a", 500)},
+		[2]string{"Set-Cookie", "one"}, [2]string{"Set-Cookie", "two"},
+		[2]string{"X-Extra", "x"})
+	if _, err := applyHead(long, store.h, store); err != nil {
+		t.Fatal(err)
+	}
+	clear(store.h)
+	short := pybridge.NewHead("404 Not Found", [2]string{"Content-Type", "text/plain"}, [2]string{"Content-Length", "9"})
+	rh, err := applyHead(short, store.h, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := http.Header{"Content-Type": {"text/plain"}, "Content-Length": {"9"}}
+	if rh.code != 404 || rh.contentLength != 9 || !reflect.DeepEqual(store.h, want) {
+		t.Fatalf("got %d %d %q, want 404 9 %q", rh.code, rh.contentLength, store.h, want)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		clear(store.h)
+		if _, err := applyHead(short, store.h, store); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per head with a store that has room, want 0", allocs)
+	}
+}
+
+// A store that grew large is not kept for later responses.
+func TestHeaderStoreDropsLargeBlocks(t *testing.T) {
+	store := &headerStore{h: http.Header{}}
+	big := pybridge.NewHead("200 OK", [2]string{"Set-Cookie", strings.Repeat("c", maxKeptHeaderBlock+1)})
+	if _, err := applyHead(big, store.h, store); err != nil {
+		t.Fatal(err)
+	}
+	store.release()
+	for range 10 {
+		if got := takeHeaderStore(); got == store {
+			t.Fatal("a store with a block over maxKeptHeaderBlock came back from the pool")
+		}
+	}
+	if len(store.h) != 0 {
+		t.Fatalf("released store still has headers %q", store.h)
 	}
 }
 

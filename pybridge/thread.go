@@ -84,8 +84,12 @@ type Thread struct {
 	res         *C.gw_result // C memory: cgo's pointer checks stay cheap
 	exchange    Exchange
 	headersSent bool
-	seq         uint64 // number of the request Serve runs, for Interrupt
-	tid         int    // the OS thread's id (gettid), for its CPU clock
+	// head is handed to Exchange.StartResponse: a field, not a local,
+	// because a pointer passed through an interface escapes, and a local
+	// would then cost an allocation per request.
+	head Head
+	seq  uint64 // number of the request Serve runs, for Interrupt
+	tid  int    // the OS thread's id (gettid), for its CPU clock
 }
 
 // OSThreadID is the id of the OS thread this Python thread lives on; its
@@ -173,8 +177,10 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange,
 			return o
 		}
 		if r.headers != nil {
-			head := Head{raw: cBytes(r.headers, r.headers_len), count: int(r.header_count)}
-			if err := x.StartResponse(&head); err != nil {
+			t.head = Head{raw: cBytes(r.headers, r.headers_len), count: int(r.header_count)}
+			err := x.StartResponse(&t.head)
+			t.head = Head{} // C memory: not to be seen after the call
+			if err != nil {
 				o.Failed, o.Err = true, err
 				t.finish(&o, kind)
 				return o
