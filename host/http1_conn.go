@@ -2,7 +2,6 @@ package host
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -33,17 +32,20 @@ type http1Conn struct {
 
 	out  []byte  // response bytes not yet written; nil between responses
 	outp *[]byte // out's pool entry (outBuffers)
-	keys []string
 	vals []string
 
 	req *http.Request
-	// blank is an empty request carrying the connection's context: each
+	// blank is an empty request carrying the connection's context (see
+	// blankRequests), shared with the listener's other connections: each
 	// request starts as a copy of it, so nothing a handler set on the
-	// last one (path values, say) survives.
-	blank http.Request
-	url   url.URL
-	resp  http1Response
-	body  http1Body
+	// last one (path values, say) survives. remoteAddr and header are
+	// then set from the connection's own.
+	blank      *http.Request
+	remoteAddr string
+	header     http.Header
+	url        url.URL
+	resp       http1Response
+	body       http1Body
 
 	date    []byte
 	dateSec int64
@@ -81,8 +83,9 @@ const (
 func (c *http1Conn) setUp() {
 	f, rwc := c.front, c.rwc
 	c.setUpIdleRead()
-	ctx := context.WithValue(f.baseCtx, http.LocalAddrContextKey, rwc.LocalAddr())
-	c.blank = *(&http.Request{Header: http.Header{}, RemoteAddr: rwc.RemoteAddr().String()}).WithContext(ctx)
+	c.blank = f.blanks.get(rwc.LocalAddr())
+	c.remoteAddr = rwc.RemoteAddr().String()
+	c.header = http.Header{}
 	c.req = new(http.Request)
 	c.body.c = c
 }
@@ -275,7 +278,8 @@ func (c *http1Conn) busy() {
 
 // parse turns in[r:end] into c.req; false leaves the request to net/http.
 func (c *http1Conn) parse(end int) bool {
-	*c.req = c.blank
+	*c.req = *c.blank
+	c.req.RemoteAddr, c.req.Header = c.remoteAddr, c.header
 	c.req.URL = &c.url
 	if !parseHead(string(c.in[c.r:end]), c.req, &c.vals) {
 		return false

@@ -31,7 +31,7 @@ type http1Front struct {
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
 	maxHead       int // longest head the fast path reads before handing off
-	baseCtx       context.Context
+	blanks        blankRequests
 	handoff       *handoffListener
 
 	closing atomic.Bool
@@ -56,7 +56,7 @@ func newHTTP1Front(srv *http.Server, conns *connTracker, logger *Logger, addr ne
 		headerTimeout: srv.ReadHeaderTimeout,
 		idleTimeout:   srv.IdleTimeout,
 		maxHead:       min(http1MaxHead, maxHeaderBytes(srv)+4096), // net/http's read limit
-		baseCtx:       context.WithValue(context.Background(), http.ServerContextKey, srv),
+		blanks:        blankRequests{base: context.WithValue(context.Background(), http.ServerContextKey, srv)},
 		handoff:       newHandoffListener(addr),
 		live:          map[*http1Conn]struct{}{},
 	}

@@ -268,12 +268,17 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 		out = append(out, fmtStatus(w.status)...)
 	}
 	out = append(out, '\r', '\n')
-	keys := c.keys[:0]
+	var keys []string
+	if w.store != nil {
+		keys = w.store.keys[:0]
+	}
 	for k := range h {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys) // net/http sends them sorted
-	c.keys = keys
+	if w.store != nil {
+		w.store.keys = keys
+	}
 	for _, k := range keys {
 		if (k == "Content-Length" && w.chunked) || !isToken(k) {
 			continue // a name that is not a token could split the response

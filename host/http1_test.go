@@ -1434,3 +1434,40 @@ func TestHTTP1FrontParsedRequestHoldsNoReadBuffer(t *testing.T) {
 		})
 	}
 }
+
+// The connections of one listener share one blank request (blankRequests):
+// each request must still see its own connection's remote address, the
+// server and local address in its context, and nothing a handler did to
+// another connection's request.
+func TestHTTP1FrontConnectionsShareOneBlankRequest(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, hasServer := r.Context().Value(http.ServerContextKey).(*http.Server)
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		fmt.Fprintf(w, "remote=%s local=%v server=%v leak=%q\n", r.RemoteAddr, local, hasServer, r.Header.Get("X-Leak"))
+		r.Header.Set("X-Leak", "from "+r.RemoteAddr)
+		r.RemoteAddr = "changed"
+	})
+	f, addr := startFastFront(t, newWireServer(h, nil))
+	var seen []string
+	for range 3 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(conn, reqGET("/a")+reqGET("/b")+endRequest)
+		raw, _ := io.ReadAll(conn)
+		_ = conn.Close()
+		want := fmt.Sprintf("remote=%s local=%s server=true leak=\"\"\n", conn.LocalAddr(), addr)
+		if got := strings.Count(string(raw), want); got != 3 {
+			t.Fatalf("want 3 responses with %q, got %d in:\n%s", want, got, raw)
+		}
+		seen = append(seen, conn.LocalAddr().String())
+	}
+	f.blanks.mu.Lock()
+	shared := len(f.blanks.entries)
+	f.blanks.mu.Unlock()
+	if shared != 1 {
+		t.Fatalf("%d blank requests for 3 connections to one address (%v), want 1", shared, seen)
+	}
+}

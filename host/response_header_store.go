@@ -21,6 +21,7 @@ type headerStore struct {
 	h     http.Header
 	block []byte   // the header values, one after another
 	slots []string // backing array of h's one-value slices
+	keys  []string // h's names, sorted for the response head (sendHead)
 }
 
 // A store that grew past these (an app sent a few large cookies, say) is
@@ -44,7 +45,8 @@ func takeHeaderStore() *headerStore { return headerStores.Get().(*headerStore) }
 func (s *headerStore) release() {
 	clear(s.h)
 	clear(s.slots)
-	if cap(s.block) > maxKeptHeaderBlock || cap(s.slots) > maxKeptHeaderSlots {
+	clear(s.keys)
+	if cap(s.block) > maxKeptHeaderBlock || cap(s.slots) > maxKeptHeaderSlots || cap(s.keys) > maxKeptHeaderSlots {
 		return
 	}
 	headerStores.Put(s)
