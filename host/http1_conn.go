@@ -382,10 +382,15 @@ func (c *http1Conn) send(p []byte) error {
 		c.out = append(c.out, p...)
 		return nil
 	}
-	if err := c.flush(); err != nil {
+	if len(c.out) == 0 {
+		_, err := c.rwc.Write(p)
 		return err
 	}
-	_, err := c.rwc.Write(p)
+	// The buffered head (or chunk header) and p in one writev(2): one
+	// syscall, and the client is not woken for the head alone.
+	bufs := net.Buffers{c.out, p}
+	_, err := bufs.WriteTo(c.rwc)
+	c.out = c.out[:0]
 	return err
 }
 
