@@ -375,24 +375,28 @@ func (c *http1Conn) releaseOut() {
 	c.out, c.outp = nil, nil
 }
 
-// send queues p behind c.out: copied while the two fit in
-// http1MaxCoalesce (one write(2) for head and body), else written out.
-func (c *http1Conn) send(p []byte) error {
-	if len(c.out)+len(p) <= max(cap(c.out), http1MaxCoalesce) {
+// send queues p, then tail, behind c.out: copied while they fit in
+// http1MaxCoalesce (one write(2) for head and body), else written out
+// together in one writev(2), so the client is not woken for the head (or
+// a chunk's size line) alone. tail is a chunk's closing CRLF, or nil.
+func (c *http1Conn) send(p, tail []byte) error {
+	if len(c.out)+len(p)+len(tail) <= max(cap(c.out), http1MaxCoalesce) {
 		c.out = append(c.out, p...)
+		c.out = append(c.out, tail...)
 		return nil
 	}
-	if len(c.out) == 0 {
+	if len(c.out) == 0 && len(tail) == 0 {
 		_, err := c.rwc.Write(p)
 		return err
 	}
-	// The buffered head (or chunk header) and p in one writev(2): one
-	// syscall, and the client is not woken for the head alone.
-	bufs := net.Buffers{c.out, p}
+	bufs := net.Buffers{c.out, p, tail}
 	_, err := bufs.WriteTo(c.rwc)
 	c.out = c.out[:0]
 	return err
 }
+
+// crlf ends a chunk.
+var crlf = []byte("\r\n")
 
 // flush writes c.out.
 func (c *http1Conn) flush() error {

@@ -179,11 +179,10 @@ func (w *http1Response) body(p []byte) {
 	if w.chunked {
 		c.out = strconv.AppendInt(c.out, int64(len(p)), 16)
 		c.out = append(c.out, '\r', '\n')
-		w.err = c.send(p)
-		c.out = append(c.out, '\r', '\n')
+		w.err = c.send(p, crlf)
 		return
 	}
-	w.err = c.send(p)
+	w.err = c.send(p, nil)
 }
 
 // sendHead writes the status line and headers into c.out, once. done says
