@@ -390,6 +390,9 @@ func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
 	w.sendHead(false, nil)
 	w.body(w.early) // what the handler wrote before, held back
 	w.early = w.early[:0]
+	if rest := w.contentLength - w.written; w.err == nil && rest > 0 && len(w.c.out)+int(rest) <= http1MaxCoalesce {
+		return w.readSmall(src, int(rest))
+	}
 	if w.err == nil {
 		w.err = w.c.flush()
 	}
@@ -410,6 +413,29 @@ func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
 		w.err = err
 	}
 	return n, err
+}
+
+// readSmall reads the rest of a small body (n bytes at most) into the
+// buffer behind the head, which then leave in one write(2): sendfile
+// would first send the head on its own, and the client would be woken
+// for it alone (a static file or a file_wrapper's of a few KiB). A
+// source that ends early leaves a short body, as sendfile does.
+func (w *http1Response) readSmall(src io.Reader, n int) (int64, error) {
+	c := w.c
+	out := slices.Grow(c.out, n)
+	m, err := io.ReadFull(src, out[len(out):len(out)+n])
+	c.out = out[:len(out)+m]
+	w.written += int64(m)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	if err == nil {
+		err = c.flush()
+	}
+	if err != nil {
+		w.err = err
+	}
+	return int64(m), err
 }
 
 // writerOnly hides ReadFrom so io.Copy does not call it again.

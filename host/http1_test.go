@@ -634,10 +634,16 @@ func wireHandler(dir string) http.Handler {
 			panic(http.ErrAbortHandler)
 		case "/panic":
 			panic("handler bug")
-		case "/file-cl", "/file-notype", "/file-nocl", "/file-small":
+		case "/file-cl", "/file-notype", "/file-nocl", "/file-small", "/file-big", "/file-short":
+			// /file-cl is small enough to join the head (readSmall),
+			// /file-big goes by sendfile; /file-short's file ends before
+			// its Content-Length.
 			name := "5000.txt"
-			if r.URL.Path == "/file-small" {
+			switch r.URL.Path {
+			case "/file-small":
 				name = "300.txt"
+			case "/file-big":
+				name = "40000.txt"
 			}
 			f, err := os.Open(filepath.Join(dir, name))
 			if err != nil {
@@ -646,9 +652,13 @@ func wireHandler(dir string) http.Handler {
 			defer f.Close()
 			if r.URL.Path != "/file-nocl" && r.URL.Path != "/file-small" {
 				fi, _ := f.Stat()
-				h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+				size := fi.Size()
+				if r.URL.Path == "/file-short" {
+					size += 100
+				}
+				h.Set("Content-Length", strconv.FormatInt(size, 10))
 			}
-			if r.URL.Path == "/file-cl" {
+			if r.URL.Path != "/file-notype" && r.URL.Path != "/file-nocl" && r.URL.Path != "/file-small" {
 				h.Set("Content-Type", "text/plain; charset=utf-8")
 			}
 			_, _ = io.Copy(w, f)
@@ -735,7 +745,7 @@ func writeWireFiles(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	line := "The quick brown fox jumps over the lazy dog.\n"
-	for name, size := range map[string]int{"5000.txt": 5000, "300.txt": 300} {
+	for name, size := range map[string]int{"5000.txt": 5000, "300.txt": 300, "40000.txt": 40000} {
 		data := []byte(strings.Repeat(line, size/len(line)+1)[:size])
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -846,6 +856,8 @@ func TestHTTP1FrontMatchesNetHTTP(t *testing.T) {
 		{name: "file without Content-Length", req: reqGET("/file-nocl") + reqGET("/small"), framingOK: true},
 		{name: "small file without Content-Length", req: reqGET("/file-small") + reqGET("/small")},
 		{name: "HEAD sendfile", req: reqHEAD("/file-cl") + reqGET("/small")},
+		{name: "large file by sendfile", req: reqGET("/file-big") + reqGET("/small")},
+		{name: "file shorter than its Content-Length", req: reqGET("/file-short") + reqGET("/small")},
 		{name: "short body for Content-Length", req: reqGET("/short") + reqGET("/small")},
 		{name: "handler Date", req: reqGET("/date")},
 		{name: "repeated response headers", req: reqGET("/multi-value")},
