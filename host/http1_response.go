@@ -23,10 +23,9 @@ import (
 // The head and a small body leave in one write(2); a large body joins the
 // buffered head in one writev(2).
 type http1Response struct {
-	c      *http1Conn
-	req    *http.Request
-	header http.Header  // store.h once Header was called, else nil
-	store  *headerStore // see headerStore
+	c     *http1Conn
+	req   *http.Request
+	store *headerStore // the header map's; nil until Header is called
 
 	status        int
 	wroteHeader   bool  // WriteHeader called: the status is fixed
@@ -54,14 +53,21 @@ func (w *http1Response) reset(c *http1Conn, req *http.Request) {
 	*w = http1Response{c: c, req: req, contentLength: -1, early: w.early[:0]}
 }
 
-// Header takes a header store on first use. The response's own reads of
-// w.header before that see an empty (nil) map.
+// Header takes a header store on first use.
 func (w *http1Response) Header() http.Header {
 	if w.store == nil {
 		w.store = takeHeaderStore()
-		w.header = w.store.h
 	}
-	return w.header
+	return w.store.h
+}
+
+// header is the response's header map for its own reads: nil (empty)
+// until the handler asked for it.
+func (w *http1Response) header() http.Header {
+	if w.store == nil {
+		return nil
+	}
+	return w.store.h
 }
 
 // headerStorage is the store applyHead copies the app's header values
@@ -75,7 +81,7 @@ func (w *http1Response) headerStorage() *headerStore {
 func (w *http1Response) releaseHeader() {
 	if w.store != nil {
 		w.store.release()
-		w.store, w.header = nil, nil
+		w.store = nil
 	}
 }
 
@@ -91,11 +97,11 @@ func (w *http1Response) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	if cl := w.header["Content-Length"]; len(cl) > 0 && cl[0] != "" {
+	if cl := w.header()["Content-Length"]; len(cl) > 0 && cl[0] != "" {
 		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 {
 			w.contentLength = n
 		} else {
-			delete(w.header, "Content-Length") // as net/http: a bad one is dropped
+			delete(w.header(), "Content-Length") // as net/http: a bad one is dropped
 		}
 	}
 }
@@ -152,7 +158,7 @@ const sniffLen = 512
 // sniffable is the start of the body, held-back bytes then p, as far as
 // Content-Type sniffing reads it; nil when the handler set a type.
 func (w *http1Response) sniffable(p []byte) []byte {
-	if _, ok := w.header["Content-Type"]; ok || w.headSent {
+	if _, ok := w.header()["Content-Type"]; ok || w.headSent {
 		return nil
 	}
 	switch {
@@ -194,7 +200,7 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 	}
 	w.headSent = true
 	c := w.c
-	h := w.header
+	h := w.header()
 	isHead := w.req.Method == http.MethodHead
 
 	// A handler's Transfer-Encoding is not honoured (gowsgi's handlers
@@ -382,7 +388,7 @@ func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	rf, ok := w.c.rwc.(io.ReaderFrom)
-	_, haveType := w.header["Content-Type"]
+	_, haveType := w.header()["Content-Type"]
 	if !ok || w.chunked || w.contentLength < 0 || !haveType || w.req.Method == http.MethodHead || !bodyAllowed(w.status) {
 		// Sniffing, chunking or eating needs the bytes: plain copy.
 		return io.Copy(writerOnly{w}, src)

@@ -339,11 +339,22 @@ func startWirePair(t *testing.T, h http.Handler, tweak func(*http.Server)) *wire
 // taking what the front hands off, as host/server.go wires it.
 func startFastFront(t *testing.T, srv *http.Server) (*http1Front, string) {
 	t.Helper()
+	return startFastFrontOn(t, srv, nil)
+}
+
+// startFastFrontOn is startFastFront with the front accepting from
+// wrap(listener) when wrap is not nil.
+func startFastFrontOn(t *testing.T, srv *http.Server, wrap func(net.Listener) net.Listener) (*http1Front, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := newHTTP1Front(srv, newConnTracker(), NewLogger(io.Discard, LevelCritical), ln.Addr())
+	accept := ln
+	if wrap != nil {
+		accept = wrap(ln)
+	}
 	srvDone := make(chan struct{})
 	frontDone := make(chan struct{})
 	go func() {
@@ -352,7 +363,7 @@ func startFastFront(t *testing.T, srv *http.Server) (*http1Front, string) {
 	}()
 	go func() {
 		defer close(frontDone)
-		_ = f.serve(ln)
+		_ = f.serve(accept)
 	}()
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -1481,5 +1492,61 @@ func TestHTTP1FrontConnectionsShareOneBlankRequest(t *testing.T) {
 	f.blanks.mu.Unlock()
 	if shared != 1 {
 		t.Fatalf("%d blank requests for 3 connections to one address (%v), want 1", shared, seen)
+	}
+}
+
+// writeCounter is a TCP connection that counts the bytes given to its
+// Write; ReadFrom (sendfile) and SyscallConn stay the connection's own.
+type writeCounter struct {
+	*net.TCPConn
+	written *atomic.Int64
+}
+
+func (c writeCounter) Write(p []byte) (int, error) {
+	c.written.Add(int64(len(p)))
+	return c.TCPConn.Write(p)
+}
+
+type writeCountingListener struct {
+	net.Listener
+	written *atomic.Int64
+}
+
+func (l writeCountingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return writeCounter{c.(*net.TCPConn), l.written}, nil
+}
+
+// A file that fits behind the head leaves in the head's write
+// (http1Response.readSmall), so the client is not woken for the head
+// alone; a larger one follows the head by sendfile, which Write does
+// not see.
+func TestHTTP1FrontSmallFileLeavesWithTheHead(t *testing.T) {
+	var written atomic.Int64
+	_, addr := startFastFrontOn(t, newWireServer(wireHandler(writeWireFiles(t)), nil), func(ln net.Listener) net.Listener {
+		return writeCountingListener{ln, &written}
+	})
+	for _, tc := range []struct {
+		path     string
+		fileSize int
+		inWrite  bool
+	}{{"/file-cl", 5000, true}, {"/file-big", 40000, false}} {
+		written.Store(0)
+		got := roundTrip(addr, reqGET(tc.path, "Connection: close\r\n"), 300*time.Millisecond, 2*time.Second)
+		got = strings.TrimSuffix(got, "[closed]")
+		head, body, ok := strings.Cut(got, "\r\n\r\n")
+		if !ok || len(body) != tc.fileSize {
+			t.Fatalf("%s: want a %d-byte body, got %q", tc.path, tc.fileSize, clip(got))
+		}
+		// (roundTrip rewrites the Date value, so the head's length here
+		// is not quite the wire's: a head is under 1 KiB either way.)
+		n := written.Load()
+		if tc.inWrite && n <= int64(tc.fileSize) || !tc.inWrite && n >= 1024 {
+			t.Errorf("%s: %d bytes went through Write for a %d-byte file and a head of about %d; want the file in the head's write: %v",
+				tc.path, n, tc.fileSize, len(head), tc.inWrite)
+		}
 	}
 }
