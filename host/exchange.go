@@ -131,11 +131,13 @@ func (x *exchange) StartResponse(h *pybridge.Head) error {
 	if err := x.settle(); err != nil {
 		return err
 	}
-	var store *headerStore // the fast path's: no allocation for the head
+	var store *headerStore
 	if w, ok := x.w.(headerStorer); ok {
-		store = w.headerStorage()
+		store = w.headerStorage() // the fast path's: reused, no allocation
+	} else {
+		store = &headerStore{h: x.w.Header()}
 	}
-	head, err := applyHead(h, x.w.Header(), store)
+	head, err := applyHead(h, store)
 	if err != nil {
 		return err
 	}

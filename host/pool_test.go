@@ -332,6 +332,12 @@ func (w *panicOnceWriter) Header() http.Header {
 	return w.benchWriter.Header()
 }
 
+// headerStorage is how the bridge asks a fast-path writer for its headers.
+func (w *panicOnceWriter) headerStorage() *headerStore {
+	w.Header()
+	return w.benchWriter.headerStorage()
+}
+
 // A Go panic inside a request's Python call is answered 500, and its slot
 // is not lost: the next request is served.
 func TestDispatchPanicKeepsTheSlot(t *testing.T) {

@@ -132,10 +132,12 @@ func canonicalKey(name []byte) string {
 	return http.CanonicalHeaderKey(string(name))
 }
 
-// applyHead validates an app's status and headers and copies them into h.
-// Nothing is copied unless everything is valid. With a store (whose map
-// is h) the values are copied into its memory; without, into new memory.
-func applyHead(head *pybridge.Head, h http.Header, store *headerStore) (responseHead, error) {
+// applyHead validates an app's status and headers and copies them into
+// store's map, the values into store's memory (grown as needed: a store
+// made for one response, with only a map, gets new memory). Nothing is
+// copied unless everything is valid.
+func applyHead(head *pybridge.Head, store *headerStore) (responseHead, error) {
+	h := store.h
 	rh := responseHead{contentLength: -1}
 	code, err := parseStatus(head.Status())
 	if err != nil {
@@ -160,17 +162,11 @@ func applyHead(head *pybridge.Head, h http.Header, store *headerStore) (response
 		count++
 		size += len(value)
 	}
-	var block []byte
-	var slots []string
-	if store != nil {
-		store.block = slices.Grow(store.block[:0], size)
-		if cap(store.slots) < count {
-			store.slots = make([]string, count)
-		}
-		block, slots = store.block, store.slots[:count]
-	} else {
-		block, slots = make([]byte, 0, size), make([]string, count)
+	store.block = slices.Grow(store.block[:0], size)
+	if cap(store.slots) < count {
+		store.slots = make([]string, count)
 	}
+	block, slots := store.block, store.slots[:count]
 	for it := head.Headers(); ; {
 		_, value, ok := it.Next()
 		if !ok {
@@ -178,8 +174,8 @@ func applyHead(head *pybridge.Head, h http.Header, store *headerStore) (response
 		}
 		block = append(block, value...)
 	}
-	// block is not written again while these strings are in use: it is
-	// new, or the store's, whose map is cleared before its reuse.
+	// block is not written again while these strings are in use: the
+	// store's map is cleared before the store is reused.
 	values := unsafe.String(unsafe.SliceData(block), len(block))
 	offset, i := 0, 0
 	for it := head.Headers(); ; i++ {

@@ -12,7 +12,7 @@ import (
 
 func applyPacked(status string, headers ...[2]string) (responseHead, http.Header, error) {
 	out := http.Header{}
-	rh, err := applyHead(pybridge.NewHead(status, headers...), out, nil)
+	rh, err := applyHead(pybridge.NewHead(status, headers...), &headerStore{h: out})
 	return rh, out, err
 }
 
@@ -48,12 +48,12 @@ func TestApplyHeadReusesStore(t *testing.T) {
 		[2]string{"Content-Type", strings.Repeat("a", 500)},
 		[2]string{"Set-Cookie", "one"}, [2]string{"Set-Cookie", "two"},
 		[2]string{"X-Extra", "x"})
-	if _, err := applyHead(long, store.h, store); err != nil {
+	if _, err := applyHead(long, store); err != nil {
 		t.Fatal(err)
 	}
 	clear(store.h)
 	short := pybridge.NewHead("404 Not Found", [2]string{"Content-Type", "text/plain"}, [2]string{"Content-Length", "9"})
-	rh, err := applyHead(short, store.h, store)
+	rh, err := applyHead(short, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestApplyHeadReusesStore(t *testing.T) {
 	}
 	allocs := testing.AllocsPerRun(100, func() {
 		clear(store.h)
-		if _, err := applyHead(short, store.h, store); err != nil {
+		if _, err := applyHead(short, store); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -76,7 +76,7 @@ func TestApplyHeadReusesStore(t *testing.T) {
 func TestHeaderStoreDropsLargeBlocks(t *testing.T) {
 	store := &headerStore{h: http.Header{}}
 	big := pybridge.NewHead("200 OK", [2]string{"Set-Cookie", strings.Repeat("c", maxKeptHeaderBlock+1)})
-	if _, err := applyHead(big, store.h, store); err != nil {
+	if _, err := applyHead(big, store); err != nil {
 		t.Fatal(err)
 	}
 	store.release()
