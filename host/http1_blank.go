@@ -26,9 +26,10 @@ type blankRequest struct {
 	req   *http.Request
 }
 
-// maxBlankRequests bounds the shared blanks: behind a PROXY-protocol
-// proxy the local address is whatever the proxy reports. Past the bound
-// a connection gets a blank of its own.
+// maxBlankRequests bounds the shared blanks: a listener on a wildcard
+// address sees one local address per address of the host that clients
+// connect to, and a host can have many. Past the bound a connection gets
+// a blank of its own.
 const maxBlankRequests = 64
 
 // get returns the blank request for connections with local address

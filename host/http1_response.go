@@ -396,7 +396,9 @@ func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
 	w.sendHead(false, nil)
 	w.body(w.early) // what the handler wrote before, held back
 	w.early = w.early[:0]
-	if rest := w.contentLength - w.written; w.err == nil && rest > 0 && len(w.c.out)+int(rest) <= http1MaxCoalesce {
+	// (rest is compared in int64: a Content-Length near the top of its
+	// range would overflow the sum in int.)
+	if rest := w.contentLength - w.written; w.err == nil && rest > 0 && rest <= int64(http1MaxCoalesce-len(w.c.out)) {
 		return w.readSmall(src, int(rest))
 	}
 	if w.err == nil {
@@ -425,7 +427,9 @@ func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
 // buffer behind the head, which then leave in one write(2): sendfile
 // would first send the head on its own, and the client would be woken
 // for it alone (a static file or a file_wrapper's of a few KiB). A
-// source that ends early leaves a short body, as sendfile does.
+// source that ends early leaves a short body, as sendfile does; one that
+// fails still sends the head and what it gave, as sendfile would have,
+// so the client sees a short body rather than no response at all.
 func (w *http1Response) readSmall(src io.Reader, n int) (int64, error) {
 	c := w.c
 	out := slices.Grow(c.out, n)
@@ -435,8 +439,8 @@ func (w *http1Response) readSmall(src io.Reader, n int) (int64, error) {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		err = nil
 	}
-	if err == nil {
-		err = c.flush()
+	if ferr := c.flush(); err == nil {
+		err = ferr
 	}
 	if err != nil {
 		w.err = err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -673,6 +674,14 @@ func wireHandler(dir string) http.Handler {
 				h.Set("Content-Type", "text/plain; charset=utf-8")
 			}
 			_, _ = io.Copy(w, f)
+		case "/reader-fails": // 1000 bytes of a 5000-byte body, then EIO
+			h.Set("Content-Type", "text/plain")
+			h.Set("Content-Length", "5000")
+			_, _ = w.(io.ReaderFrom).ReadFrom(io.MultiReader(strings.NewReader(text3000[:1000]), failingReader{syscall.EIO}))
+		case "/reader-huge-cl": // a Content-Length no body reaches
+			h.Set("Content-Type", "text/plain")
+			h.Set("Content-Length", strconv.FormatInt(math.MaxInt64, 10))
+			_, _ = w.(io.ReaderFrom).ReadFrom(strings.NewReader("hello"))
 		case "/late-header":
 			h.Set("X-Early", "1")
 			w.WriteHeader(http.StatusOK)
@@ -869,6 +878,8 @@ func TestHTTP1FrontMatchesNetHTTP(t *testing.T) {
 		{name: "HEAD sendfile", req: reqHEAD("/file-cl") + reqGET("/small")},
 		{name: "large file by sendfile", req: reqGET("/file-big") + reqGET("/small")},
 		{name: "file shorter than its Content-Length", req: reqGET("/file-short") + reqGET("/small")},
+		{name: "file_wrapper-like reader failing mid-body", req: reqGET("/reader-fails") + reqGET("/small")},
+		{name: "reader under a Content-Length of MaxInt64", req: reqGET("/reader-huge-cl") + reqGET("/small")},
 		{name: "short body for Content-Length", req: reqGET("/short") + reqGET("/small")},
 		{name: "handler Date", req: reqGET("/date")},
 		{name: "repeated response headers", req: reqGET("/multi-value")},
@@ -1497,6 +1508,11 @@ func TestHTTP1FrontConnectionsShareOneBlankRequest(t *testing.T) {
 
 // writeCounter is a TCP connection that counts the bytes given to its
 // Write; ReadFrom (sendfile) and SyscallConn stay the connection's own.
+// failingReader fails every read with err: a file on a failing disk.
+type failingReader struct{ err error }
+
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
+
 type writeCounter struct {
 	*net.TCPConn
 	written *atomic.Int64
