@@ -49,6 +49,7 @@ struct gw_thread {
     uint64_t seq;        /* the request being served, numbered by Go */
     int in_request;      /* Python is still busy with request seq */
     int interrupted;     /* an async RequestTimeout was set for this thread */
+    uint64_t input_id;   /* the streamed wsgi.input of this request; 0: none */
 
     /* The request in flight (all strong references or NULL). */
     gw_start_response *start_response;
@@ -110,6 +111,17 @@ static inline int gw_lookup_attr(PyObject *obj, PyObject *name, PyObject **out) 
 extern __thread char gw_crash_note[GW_CRASH_NOTE_MAX];
 extern __thread unsigned gw_crash_note_len;
 extern __thread int gw_in_python; /* this thread is inside a request call */
+/* gw_enter_go and gw_leave_go bracket a callback into Go (write,
+ * read_body, log) made from the app's Python code: a fault there is Go's
+ * (a nil dereference becomes a panic the callback recovers), not a crash
+ * of the app for our handler to report. gw_enter_go returns the flag to
+ * give back to gw_leave_go. */
+static inline int gw_enter_go(void) {
+    int was = gw_in_python;
+    gw_in_python = 0;
+    return was;
+}
+static inline void gw_leave_go(int was) { gw_in_python = was; }
 /* gw_crash_note_set sets the note to p[:n] (or appends " " p[:n]). */
 void gw_crash_note_set(const char *p, size_t n, int append);
 /* gw_crash_install enables faulthandler and our handler on top of it;
@@ -152,6 +164,9 @@ char *gw_take_error(void);
 PyObject *gw_fetch_exception(void);
 /* Returns a new reference to the formatted traceback str, or NULL. */
 PyObject *gw_format_exception(PyObject *exc);
+/* gw_check_header: -1 with TypeError set unless header item i is a
+ * (str, str) tuple. */
+int gw_check_header(PyObject *item, Py_ssize_t i);
 /* Packs status and headers into t->headers; -1 with an exception set when
  * start_response was not called or a value is not latin-1. */
 int gw_pack_headers(gw_thread *t);

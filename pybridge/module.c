@@ -5,21 +5,36 @@
 
 __thread gw_thread *gw_current;
 
-/* read_body(buffer) -> int: fill a writable buffer from the request body,
- * waiting for the network with the GIL released. 0 means end of body. */
-static PyObject *gw_read_body(PyObject *module, PyObject *arg) {
+/* read_body(buffer, input_id) -> int: fill a writable buffer from the
+ * request body, waiting for the network with the GIL released. 0 means end
+ * of body. input_id is the wsgi.input's (gw_make_input): a stream kept past
+ * its request, or passed to another request's thread, must not read the
+ * body this thread serves now. */
+static PyObject *gw_read_body(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "read_body() takes a buffer and an input id");
+        return NULL;
+    }
+    unsigned long long input_id = PyLong_AsUnsignedLongLong(args[1]);
+    if (input_id == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
     gw_thread *t = gw_current;
-    if (t == NULL || t->start_response == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "wsgi.input read outside its request");
+    if (t == NULL || t->start_response == NULL || t->input_id != input_id) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "wsgi.input read outside its request (after it ended, or from "
+                        "another thread)");
         return NULL;
     }
     Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
         return NULL;
     }
     PyThreadState *ts = gw_release_gil(t);
+    int in_python = gw_enter_go();
     long long n = gowsgiReadBody(t->go_handle, view.buf, (size_t)view.len);
+    gw_leave_go(in_python);
     gw_acquire_gil(t, ts);
     PyBuffer_Release(&view);
     if (n < 0) {
@@ -45,13 +60,16 @@ static PyObject *gw_log(PyObject *module, PyObject *arg) {
     }
     gw_thread *t = gw_current; /* NULL on an app's own thread */
     PyThreadState *ts = gw_release_gil(t);
+    int in_python = gw_enter_go();
     gowsgiLog((char *)p, (size_t)n);
+    gw_leave_go(in_python);
     gw_acquire_gil(t, ts);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef gw_module_methods[] = {
-    {"read_body", gw_read_body, METH_O, "Read request body bytes into a buffer."},
+    {"read_body", (PyCFunction)(void (*)(void))gw_read_body, METH_FASTCALL,
+     "Read request body bytes into a buffer."},
     {"log", gw_log, METH_O, "Write one record to the server's error log."},
     {NULL, NULL, 0, NULL},
 };

@@ -94,15 +94,25 @@ int gw_pack_headers(gw_thread *t) {
     if (p == NULL || gw_append_field(t, p, (size_t)n) < 0) {
         return -1;
     }
+    /* The list is the app's own (wsgiref's Headers, for one, wraps it), so
+     * it may have changed since start_response checked it: check each item
+     * again. The pair is held because a str subclass's __repr__, run by an
+     * error message, could drop it from the list. */
     Py_ssize_t count = PyList_GET_SIZE(sr->headers);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *pair = PyList_GET_ITEM(sr->headers, i);
+        if (gw_check_header(pair, i) < 0) {
+            return -1;
+        }
+        Py_INCREF(pair);
         for (int j = 0; j < 2; j++) {
             p = gw_latin1(PyTuple_GET_ITEM(pair, j), &n);
             if (p == NULL || gw_append_field(t, p, (size_t)n) < 0) {
+                Py_DECREF(pair);
                 return -1;
             }
         }
+        Py_DECREF(pair);
     }
     t->header_count = (int)count;
     return 0;
@@ -323,10 +333,23 @@ fail:
     return NULL;
 }
 
+/* gw_next_input_id numbers streamed wsgi.input objects across all threads
+ * (under the GIL). */
+static uint64_t gw_next_input_id;
+
 /* gw_make_input returns a new reference to the request's wsgi.input. */
-static PyObject *gw_make_input(const char *body, size_t body_len, int body_mode) {
+static PyObject *gw_make_input(gw_thread *t, const char *body, size_t body_len,
+                               int body_mode) {
+    t->input_id = 0;
     if (body_mode == GW_BODY_STREAM) {
-        return PyObject_CallNoArgs(gw.stream_input);
+        t->input_id = ++gw_next_input_id;
+        PyObject *id = PyLong_FromUnsignedLongLong(t->input_id);
+        if (id == NULL) {
+            return NULL;
+        }
+        PyObject *input = PyObject_CallOneArg(gw.stream_input, id);
+        Py_DECREF(id);
+        return input;
     }
     if (body_len == 0) {
         /* Stateless, so one object serves every bodiless request. */
@@ -378,11 +401,13 @@ static void gw_full(gw_thread *t, gw_result *out) {
         return;
     }
     /* An exact list or tuple has no close(), so it keeps the bytes alive
-     * until Go has written them. A list the app keeps could be changed by
-     * another thread meanwhile: for a body that may be parked (written
-     * long after, while other requests run), a tuple of the same bytes
-     * objects keeps them instead. */
-    if (total >= GW_PARK_BODY_BYTES && PyList_CheckExact(seq)) {
+     * until Go has written them, with the GIL released. A list someone
+     * else holds too (the app's own, kept between requests) could be
+     * changed by another thread meanwhile, and so could any list whose
+     * body may be parked (written long after, while other requests run):
+     * a tuple of the same bytes objects keeps them instead. The usual
+     * fresh list is held by t->result alone and costs nothing. */
+    if (PyList_CheckExact(seq) && (total >= GW_PARK_BODY_BYTES || Py_REFCNT(seq) > 1)) {
         t->keep = PyList_AsTuple(seq); /* new reference */
         if (t->keep == NULL) {
             gw_fail(t, out);
@@ -442,8 +467,10 @@ static void gw_next_chunk(gw_thread *t, gw_result *out) {
 static int gw_try_file(gw_thread *t, gw_result *out) {
     PyObject *pos = PyObject_CallMethodNoArgs(t->result, gw.str_sendfile_position);
     if (pos == NULL) {
-        PyErr_Clear();
-        return 0;
+        /* sendfile_position answers None for every file it cannot send;
+         * an exception here is a RequestTimeout or a bug to report. */
+        gw_fail(t, out);
+        return 1;
     }
     int fd;
     long long offset;
@@ -494,7 +521,7 @@ void gw_request_start(gw_thread *t, uint64_t seq, const char *env, size_t env_le
         gw_fail(t, out);
         goto done;
     }
-    PyObject *input = gw_make_input(body, body_len, body_mode);
+    PyObject *input = gw_make_input(t, body, body_len, body_mode);
     if (input == NULL || PyDict_SetItem(environ, gw.key_wsgi_input, input) < 0) {
         Py_XDECREF(input);
         Py_DECREF(environ);

@@ -8,6 +8,20 @@ static void sr_dealloc(gw_start_response *self) {
     PyObject_Free(self);
 }
 
+/* gw_check_header enforces PEP 3333's type for header i: a (str, str)
+ * tuple. -1 with TypeError set otherwise. */
+int gw_check_header(PyObject *item, Py_ssize_t i) {
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(item, 0)) ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(item, 1))) {
+        PyErr_Format(PyExc_TypeError,
+                     "start_response: header %zd must be a (str, str) tuple, got %R", i,
+                     item);
+        return -1;
+    }
+    return 0;
+}
+
 /* sr_check_headers enforces PEP 3333's types: a list of (str, str) tuples. */
 static int sr_check_headers(PyObject *status, PyObject *headers) {
     if (!PyUnicode_Check(status)) {
@@ -23,17 +37,34 @@ static int sr_check_headers(PyObject *status, PyObject *headers) {
     }
     Py_ssize_t n = PyList_GET_SIZE(headers);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(headers, i);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
-            !PyUnicode_Check(PyTuple_GET_ITEM(item, 0)) ||
-            !PyUnicode_Check(PyTuple_GET_ITEM(item, 1))) {
-            PyErr_Format(PyExc_TypeError,
-                         "start_response: header %zd must be a (str, str) tuple, got %R",
-                         i, item);
+        if (gw_check_header(PyList_GET_ITEM(headers, i), i) < 0) {
             return -1;
         }
     }
     return 0;
+}
+
+/* sr_reraise raises exc_info's exception (PEP 3333: start_response with
+ * exc_info after the headers went out). Only what sys.exc_info() gives
+ * during a handled exception is accepted: handing anything else (such as
+ * the (None, None, None) it gives outside one) to PyErr_Restore crashes
+ * or corrupts the interpreter. Always returns NULL with an exception set. */
+static PyObject *sr_reraise(PyObject *exc_info) {
+    if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3 ||
+        !PyExceptionInstance_Check(PyTuple_GET_ITEM(exc_info, 1))) {
+        PyErr_Format(PyExc_TypeError,
+                     "start_response: exc_info must be sys.exc_info() of a handled "
+                     "exception, got %R",
+                     exc_info);
+        return NULL;
+    }
+    PyObject *value = PyTuple_GET_ITEM(exc_info, 1);
+    PyObject *tb = PyTuple_GET_ITEM(exc_info, 2);
+    if (PyTraceBack_Check(tb) && PyException_SetTraceback(value, tb) < 0) {
+        return NULL;
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(value), value);
+    return NULL;
 }
 
 /* sr_start is start_response(status, headers, exc_info).
@@ -49,22 +80,7 @@ static PyObject *sr_start(gw_start_response *self, PyObject *status, PyObject *h
     if (exc_info != Py_None) {
         if (t->headers_sent) {
             /* PEP 3333: too late to change the response; re-raise. */
-            if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
-                PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple");
-                return NULL;
-            }
-            PyObject *type = PyTuple_GET_ITEM(exc_info, 0);
-            PyObject *value = PyTuple_GET_ITEM(exc_info, 1);
-            PyObject *tb = PyTuple_GET_ITEM(exc_info, 2);
-            Py_INCREF(type);
-            Py_INCREF(value);
-            if (tb == Py_None) {
-                tb = NULL;
-            } else {
-                Py_INCREF(tb);
-            }
-            PyErr_Restore(type, value, tb);
-            return NULL;
+            return sr_reraise(exc_info);
         }
     } else if (self->status != NULL) {
         PyErr_SetString(PyExc_AssertionError,
@@ -164,7 +180,9 @@ static PyObject *gw_write(PyObject *capsule, PyObject *data) {
     size_t n = (size_t)PyBytes_GET_SIZE(data);
     int count = t->header_count;
     PyThreadState *ts = gw_release_gil(t);
+    int in_python = gw_enter_go();
     rc = gowsgiWrite(t->go_handle, (char *)headers, headers_len, count, (char *)p, n);
+    gw_leave_go(in_python);
     gw_acquire_gil(t, ts);
     if (rc == -2) {
         PyErr_SetString(PyExc_ValueError, "write(): invalid status or headers (see the error log)");

@@ -340,8 +340,11 @@ class _BodyRaw(io.RawIOBase):
     def readable(self):
         return True
 
+    def __init__(self, input_id):
+        self._input_id = input_id
+
     def readinto(self, buffer):
-        return read_body(buffer)
+        return read_body(buffer, self._input_id)
 
 
 class _EmptyInput:
@@ -367,9 +370,11 @@ class _EmptyInput:
 empty_input = _EmptyInput()
 
 
-def stream_input():
-    """wsgi.input for bodies Go did not read ahead (large or chunked)."""
-    return io.BufferedReader(_BodyRaw(), 65536)
+def stream_input(input_id):
+    """wsgi.input for bodies Go did not read ahead (large or chunked).
+    input_id ties it to its request: read later, or from another
+    request's thread, it raises instead of reading someone else's body."""
+    return io.BufferedReader(_BodyRaw(input_id), 65536)
 
 
 errors = ErrorStream()

@@ -157,12 +157,26 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange,
 	if stream {
 		mode = C.GW_BODY_STREAM
 	}
+	// open: the app's iterable is still open in C. A Go panic from the
+	// exchange (a gowsgi bug, recovered by the caller) must not skip its
+	// close(), nor leave it to be overwritten by this thread's next request.
+	open := false
+	defer func() {
+		if !open {
+			return
+		}
+		if r := recover(); r != nil {
+			t.finish(&o, C.GW_CHUNK)
+			panic(r)
+		}
+	}()
 	envBuf := env.Bytes()
 	t.seq++
 	C.gw_request_start(t.c, C.uint64_t(t.seq), cPtr(envBuf), C.size_t(len(envBuf)), cPtr(body), C.size_t(len(body)), mode, t.res)
 	for {
 		r := t.res
 		kind := r.kind
+		open = kind == C.GW_CHUNK || kind == C.GW_FILE
 		if r.error != nil {
 			text := C.GoStringN(r.error, C.int(r.error_len))
 			if kind == C.GW_ERROR {
@@ -231,6 +245,7 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange,
 			// The file is sent by the caller with no Python thread
 			// held: a slow download must not keep one from the app.
 			parked := C.gw_request_park(t.c, t.res)
+			open = false // the iterable is the caller's now
 			if t.res.error != nil {
 				o.Warning += C.GoStringN(t.res.error, C.int(t.res.error_len))
 			}

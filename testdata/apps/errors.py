@@ -235,6 +235,46 @@ def r_exc_info_after_body(environ, start_response, path):
     return Tracked(path, gen())
 
 
+def r_header_changed_after_start(environ, start_response, path):
+    # The list is the app's own: changing it after start_response must be
+    # caught when the headers go out, not crash the server.
+    headers = list(TEXT)
+    start_response("200 OK", headers)
+    headers.append(["X-Late", "a list, not a tuple"])
+    return Tracked(path, [b"changed headers"])
+
+
+def r_exc_info_not_handled(environ, start_response, path):
+    def gen():
+        yield b"body"
+        # Outside an except block sys.exc_info() is (None, None, None):
+        # nothing to re-raise, so start_response must raise TypeError.
+        start_response("500 Internal Server Error", list(TEXT), sys.exc_info())
+        yield b"should-not-appear"
+    start_response("200 OK", list(TEXT))
+    return Tracked(path, gen())
+
+
+_kept_inputs = []
+
+
+def r_input_keep(environ, start_response, path):
+    """Keeps this request's wsgi.input (a bug in an app) for /input-stale."""
+    _kept_inputs.append(environ["wsgi.input"])
+    return _simple(start_response, path, "200 OK", b"kept")
+
+
+def r_input_stale(environ, start_response, path):
+    """Reads the wsgi.input a finished request left: it must fail, not read
+    this request's body."""
+    try:
+        data = _kept_inputs.pop().read()
+    except RuntimeError as e:
+        data = str(e).encode()
+    environ["wsgi.input"].read()
+    return _simple(start_response, path, "200 OK", data)
+
+
 def r_write(environ, start_response, path):
     write = start_response("200 OK", list(TEXT))
     write(b"written-")
@@ -281,6 +321,13 @@ def r_big_body(environ, start_response, path):
 def r_sleep(environ, start_response, path):
     time.sleep(_qarg(environ, "s", float, 1.0))
     return _simple(start_response, path, "200 OK", b"slept")
+
+
+def r_read_then_sleep(environ, start_response, path):
+    """Reads the whole body, then works for s seconds before answering."""
+    n = len(environ["wsgi.input"].read())
+    time.sleep(_qarg(environ, "s", float, 1.0))
+    return _simple(start_response, path, "200 OK", b"read %d" % n)
 
 
 def r_big_headers(environ, start_response, path):
@@ -401,11 +448,16 @@ ROUTES = {
     "/raise-mid-iteration": r_raise_mid_iteration,
     "/exc-info": r_exc_info,
     "/exc-info-after-body": r_exc_info_after_body,
+    "/header-changed-after-start": r_header_changed_after_start,
+    "/exc-info-not-handled": r_exc_info_not_handled,
+    "/input-keep": r_input_keep,
+    "/input-stale": r_input_stale,
     "/write": r_write,
     "/file-wrapper": r_file_wrapper,
     "/file-wrapper-nofd": r_file_wrapper_nofd,
     "/big-body": r_big_body,
     "/sleep": r_sleep,
+    "/read-then-sleep": r_read_then_sleep,
     "/big-headers": r_big_headers,
     "/closed": r_closed,
     "/stream-forever": r_stream_forever,
