@@ -44,7 +44,9 @@ type exchange struct {
 	// body limit, a client gone), for the status that replaces the app's.
 	bodyErr  error
 	bodyRead int64 // request body bytes read, for the metrics
-	timeouts ioTimeouts
+	// bodyEnded: the body has returned io.EOF (readBody).
+	bodyEnded bool
+	timeouts  ioTimeouts
 	// writeDeadline is the last write deadline set; it is pushed forward
 	// only when a quarter of the timeout has passed, not on every write.
 	writeDeadline time.Time
@@ -70,7 +72,11 @@ func (x *exchange) reset(w http.ResponseWriter, r *http.Request, log *Logger, t 
 	*x = exchange{w: w, r: r, log: log, timeouts: t}
 }
 
-// readBody reads the request body with the body timeout armed.
+// readBody reads the request body with the body timeout armed. Once the
+// body has ended the deadline is taken off again: under net/http it would
+// otherwise fall on the server's background read of the next request, and
+// fire while the app is still working on this one (which cancels the
+// request's context).
 func (x *exchange) readBody(p []byte) (int, error) {
 	if err := x.settle(); err != nil {
 		// The client is gone: the app's failure is its echo (finish).
@@ -79,14 +85,22 @@ func (x *exchange) readBody(p []byte) (int, error) {
 		}
 		return 0, err
 	}
-	if x.timeouts.body > 0 {
-		if d, ok := x.w.(deadliner); ok {
-			_ = d.SetReadDeadline(time.Now().Add(x.timeouts.body))
-		}
+	if x.bodyEnded {
+		return 0, io.EOF
+	}
+	d, timed := x.w.(deadliner)
+	timed = timed && x.timeouts.body > 0
+	if timed {
+		_ = d.SetReadDeadline(time.Now().Add(x.timeouts.body))
 	}
 	n, err := x.r.Body.Read(p)
 	x.bodyRead += int64(n)
-	if err != nil && !errors.Is(err, io.EOF) && x.bodyErr == nil {
+	if errors.Is(err, io.EOF) {
+		x.bodyEnded = true
+		if timed {
+			_ = d.SetReadDeadline(time.Time{})
+		}
+	} else if err != nil && x.bodyErr == nil {
 		x.bodyErr = err
 	}
 	return n, err
@@ -176,17 +190,30 @@ func (x *exchange) Write(p []byte) error {
 	return err
 }
 
+// writePiece is the most one write(2) or sendfile(2) may send before the
+// write deadline is pushed forward again: a client must take at least this
+// much per --write-timeout (512 KiB in 30 s is about 17 KB/s), however
+// large the body item, file or static file it reads.
+const writePiece = 512 << 10
+
 func (x *exchange) write(p []byte) (int, error) {
-	x.armWrite()
-	n, err := x.w.Write(p)
-	x.written += int64(n)
-	if errors.Is(err, http.ErrBodyNotAllowed) {
-		return n, nil // 204/304: the body is dropped, as HTTP requires
+	total := 0
+	for {
+		piece := p[:min(len(p), writePiece)]
+		x.armWrite()
+		n, err := x.w.Write(piece)
+		x.written += int64(n)
+		total += n
+		if errors.Is(err, http.ErrBodyNotAllowed) {
+			return total, nil // 204/304: the body is dropped, as HTTP requires
+		}
+		if err != nil {
+			return total, fmt.Errorf("%w: %v", errClientGone, err)
+		}
+		if p = p[len(piece):]; len(p) == 0 {
+			return total, nil
+		}
 	}
-	if err != nil {
-		return n, fmt.Errorf("%w: %v", errClientGone, err)
-	}
-	return n, nil
 }
 
 // Flush pushes everything written to the client now.
@@ -204,11 +231,12 @@ func (x *exchange) Flush() error {
 type errorFlusher interface{ FlushError() error }
 
 // push flushes what the writer holds (PEP 3333: no buffering of
-// iterable output) and notices a client that has left.
+// iterable output) and notices a client that has left by the flush's
+// error. Not by the request's context: net/http cancels that whenever its
+// background read ends, which a client that half-closes after its request
+// (HTTP/1.0 tools do) or a read deadline also cause, and such a client
+// still reads the answer.
 func (x *exchange) push() error {
-	if err := x.r.Context().Err(); err != nil {
-		return fmt.Errorf("%w: %v", errClientGone, err)
-	}
 	x.armWrite()
 	var err error
 	if f, ok := x.w.(errorFlusher); ok {
@@ -240,9 +268,8 @@ func (x *exchange) SendFile(f *os.File) error {
 	x.writeHeader()
 	// In pieces, so that the write deadline moves on with each one that
 	// the client takes; each piece is still one sendfile(2).
-	const piece = 4 << 20
 	for remaining < 0 || x.written < remaining {
-		size := int64(piece)
+		size := int64(writePiece)
 		if remaining >= 0 {
 			size = min(size, remaining-x.written)
 		}

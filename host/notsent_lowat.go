@@ -32,7 +32,7 @@ import (
 // mark on every connection, 1 MiB responses from two unpinned workers
 // had a p99 of 19-24 ms against 13-15 ms without, at the same rate.
 // Reading, setting and restoring it costs three system calls per file
-// sent (per 4 MiB piece for a file_wrapper), nothing per connection.
+// sent (per 512 KiB piece for a file_wrapper), nothing per connection.
 const defaultNotsentLowat = 32 << 10
 
 // raiseNotsentLowat sets the socket's TCP_NOTSENT_LOWAT to bytes and

@@ -22,11 +22,6 @@ import (
 // does the conditional and Range logic; this file decides which file, if
 // any, a URL names, and refuses anything that would leave DIR.
 
-// staticSendChunk is how much one sendfile(2) call may send before the
-// write deadline is pushed forward again: a client must take at least this
-// much per --write-timeout (512 KiB in 30 s is about 17 KB/s).
-const staticSendChunk = 512 << 10
-
 // staticSpec is one parsed --static flag.
 type staticSpec struct {
 	prefix string // URL prefix, always ending in "/"
@@ -406,7 +401,7 @@ func staticContentType(name string) string {
 
 // staticWriter records the status and size for the access log and keeps
 // sendfile(2) (net/http's ReadFrom) while pushing the write deadline
-// forward every staticSendChunk, so a slow reader of a large file is
+// forward every writePiece, so a slow reader of a large file is
 // given time per chunk, not per file, and a stalled one is cut.
 type staticWriter struct {
 	http.ResponseWriter
@@ -469,7 +464,7 @@ func (s *staticWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	var total int64
 	for remaining != 0 {
-		chunk := int64(staticSendChunk)
+		chunk := int64(writePiece)
 		if remaining > 0 {
 			chunk = min(chunk, remaining)
 		}

@@ -79,6 +79,7 @@ func TestBadAppsGet500AndServerKeepsServing(t *testing.T) {
 		{"/header-crlf", "contains CR, LF"},
 		{"/header-non-latin1", "outside latin-1"},
 		{"/start-twice", "start_response called a second time without exc_info"},
+		{"/header-changed-after-start", "header 1 must be a (str, str) tuple"},
 	}
 	// One keep-alive connection for all: a failure must leave it usable.
 	for _, c := range cases {
@@ -156,12 +157,43 @@ func TestCloseCalledOnEveryPath(t *testing.T) {
 		s.waitLog(t, "RuntimeError: error after the headers were sent")
 		waitClosed(t, s, "/exc-info-after-body")
 	})
+	t.Run("exc_info outside an except block", func(t *testing.T) {
+		// sys.exc_info() is (None, None, None) there: a TypeError in the
+		// app, not a crash of the worker.
+		resp, err := http.Get(s.url + "/exc-info-not-handled")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "body" {
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+		s.waitLog(t, "exc_info must be sys.exc_info() of a handled exception")
+		waitClosed(t, s, "/exc-info-not-handled")
+		resp, body = s.get(t, "/ok")
+		expectStatus(t, resp, body, 200)
+	})
 	// Every iterable is closed exactly once.
 	closed := closedPaths(t, s)
-	for _, p := range []string{"/stream-n", "/raise-mid-iteration", "/stream-forever"} {
+	for _, p := range []string{"/stream-n", "/raise-mid-iteration", "/stream-forever", "/exc-info-not-handled"} {
 		if n := countOf(closed, p); n != 1 {
 			t.Errorf("%s closed %d times: %v", p, n, closed)
 		}
+	}
+}
+
+// A streamed wsgi.input (a chunked body) that an app keeps past its
+// request must not read a later request's body.
+func TestStreamedInputKeptPastItsRequest(t *testing.T) {
+	s := startApps(t, "errors:application")
+	chunked := func(text string) io.Reader { return io.MultiReader(strings.NewReader(text)) }
+	resp, body := s.do(t, http.MethodPost, "/input-keep", chunked("first body"))
+	expectStatus(t, resp, body, 200)
+	resp, body = s.do(t, http.MethodPost, "/input-stale", chunked("SECRET of the second request"))
+	expectStatus(t, resp, body, 200)
+	if strings.Contains(string(body), "SECRET") || !strings.Contains(string(body), "wsgi.input read outside its request") {
+		t.Fatalf("a kept wsgi.input read %q", body)
 	}
 }
 
@@ -266,6 +298,76 @@ func TestLargeResponsesHoldNoPythonThread(t *testing.T) {
 		})
 	}
 	waitClosed(t, s, "/file-wrapper")
+}
+
+// A client that reads slowly but steadily is never cut by the write
+// timeout, however large the file or the body item: the deadline moves on
+// with each 512 KiB the client takes.
+func TestSlowSteadyDownloadOutlivesWriteTimeout(t *testing.T) {
+	s := startApps(t, "errors:application", "--write-timeout", "1s")
+	const size = 12 << 20
+	for _, path := range []string{"/file-wrapper", "/big-body"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			c, err := net.Dial("tcp", s.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "GET %s?size=%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path, size)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// About 3 MB/s: a 4 MiB piece would need 1.3 s of it.
+			h := sha256.New()
+			var n int64
+			for {
+				m, err := io.CopyN(h, resp.Body, 384<<10)
+				n += m
+				if err != nil {
+					break
+				}
+				time.Sleep(125 * time.Millisecond)
+			}
+			want := sha256.Sum256(patternBytes(size))
+			if n != size || !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Fatalf("got %d of %d bytes (or other bytes) at a steady 3 MB/s with --write-timeout 1s\nserver log:\n%s",
+					n, size, s.stderr.String())
+			}
+		})
+	}
+}
+
+// The body timeout covers reading the body only: an app that works for
+// longer than it after reading a chunked body still answers.
+func TestBodyTimeoutEndsWithTheBody(t *testing.T) {
+	s := startApps(t, "errors:application", "--body-timeout", "1s")
+	resp, body := s.do(t, http.MethodPost, "/read-then-sleep?s=2", io.MultiReader(strings.NewReader("hello")))
+	expectStatus(t, resp, body, 200)
+	if string(body) != "read 5" {
+		t.Fatalf("body %q", body)
+	}
+}
+
+// An HTTP/1.0 client that half-closes its side after the request (as
+// simple tools do) still reads a streamed answer whole.
+func TestHalfClosedClientGetsStreamedResponse(t *testing.T) {
+	s := startApps(t, "errors:application")
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /stream-n?n=5 HTTP/1.0\r\nHost: t\r\n\r\n")
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.HasSuffix(got, []byte("chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n")) {
+		t.Fatalf("read %q, %v", got, err)
+	}
 }
 
 // patternBytes is testdata/apps/errors.py's pattern_bytes: bytes 0-255
