@@ -102,6 +102,10 @@ func (c *proxyConn) ReadFrom(r io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
+// CloseWrite keeps the half-close that avoids a reset working through the
+// wrapper (see limitedConn.CloseWrite).
+func (c *proxyConn) CloseWrite() error { return closeWrite(c.Conn) }
+
 func peerAllowed(a net.Addr, allow []netip.Prefix) bool {
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
