@@ -13,7 +13,7 @@ import (
 
 // errBodyOverflow: the app produced more bytes than its Content-Length.
 // The declared bytes went out, the rest was dropped; the response is whole.
-var errBodyOverflow = errors.New("the app sent more body bytes than its Content-Length")
+var errBodyOverflow = pybridge.ErrBodyOverflow
 
 // errClientGone: the client went away while the response was streaming.
 var errClientGone = errors.New("client disconnected")

@@ -6,6 +6,7 @@ package pybridge
 import "C"
 
 import (
+	"errors"
 	"runtime/cgo"
 	"unsafe"
 )
@@ -66,6 +67,10 @@ func gowsgiWrite(h C.uintptr_t, headers *C.char, headersLen C.size_t, headerCoun
 		return 0
 	}
 	if err := t.exchange.Stream(cBytes(data, n)); err != nil {
+		if errors.Is(err, ErrBodyOverflow) {
+			t.writeOverflow = err
+			return 0
+		}
 		return -1
 	}
 	return 0

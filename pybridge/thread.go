@@ -40,6 +40,13 @@ type Exchange interface {
 	ReadBody(p []byte) (int, error)
 }
 
+// ErrBodyOverflow is what an Exchange returns when the app produced more
+// body bytes than its Content-Length: the declared bytes went out and the
+// rest was dropped, so the response is whole. A write() call that
+// overflows returns to the app without an exception; Serve's Outcome then
+// reports it.
+var ErrBodyOverflow = errors.New("the app sent more body bytes than its Content-Length")
+
 // Outcome is how a request ended, for the caller to log and to finish the
 // HTTP response (a 500 when Failed before HeadersSent, else a cut
 // connection when Failed).
@@ -90,6 +97,9 @@ type Thread struct {
 	head Head
 	seq  uint64 // number of the request Serve runs, for Interrupt
 	tid  int    // the OS thread's id (gettid), for its CPU clock
+	// writeOverflow is ErrBodyOverflow from a write() call of the request
+	// (gowsgiWrite), for Serve's Outcome.
+	writeOverflow error
 }
 
 // OSThreadID is the id of the OS thread this Python thread lives on; its
@@ -149,6 +159,10 @@ func (t *Thread) Serve(env *PackedEnviron, body []byte, stream bool, x Exchange,
 	t.headersSent = false
 	defer func() {
 		t.exchange = nil
+		if t.writeOverflow != nil && !o.Failed {
+			o.Failed, o.Err = true, t.writeOverflow
+		}
+		t.writeOverflow = nil
 		// The clocks ride in the result of the request's last call.
 		o.GILWait = time.Duration(t.res.gil_wait_ns)
 		o.PythonTime = time.Duration(t.res.python_ns)

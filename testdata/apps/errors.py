@@ -408,8 +408,13 @@ def r_input(environ, start_response, path):
 
 
 def r_length_too_short(environ, start_response, path):
-    """Declares 5 bytes, yields 10: the server must send only 5."""
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    """Declares 5 bytes, yields (or with ?write=1 writes) 10: the server
+    must send only 5."""
+    write = start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    if _qarg(environ, "write", int, 0):
+        write(b"12345")
+        write(b"67890")  # no exception: the response stands
+        return Tracked(path, [])
     return Tracked(path, [b"12345", b"67890"])
 
 
