@@ -161,6 +161,13 @@ static PyObject *gw_write(PyObject *capsule, PyObject *data) {
                         "write() called outside a request or before start_response");
         return NULL;
     }
+    if (gw_current != t) {
+        /* Kept by the app and called from another thread: the response
+         * belongs to t's thread, which may be writing to it right now. */
+        PyErr_SetString(PyExc_RuntimeError,
+                        "write() called from a thread other than its request's");
+        return NULL;
+    }
     if (!PyBytes_Check(data)) {
         PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s",
                      Py_TYPE(data)->tp_name);

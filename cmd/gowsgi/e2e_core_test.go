@@ -197,6 +197,17 @@ func TestStreamedInputKeptPastItsRequest(t *testing.T) {
 	}
 }
 
+// write() kept and called from the app's own thread raises there instead
+// of writing into a response another thread owns.
+func TestWriteFromAnotherThreadRaises(t *testing.T) {
+	s := startApps(t, "errors:application")
+	resp, body := s.get(t, "/write-from-thread")
+	expectStatus(t, resp, body, 200)
+	if string(body) != "write() called from a thread other than its request's" {
+		t.Fatalf("body %q", body)
+	}
+}
+
 func countOf(list []string, v string) int {
 	n := 0
 	for _, s := range list {

@@ -255,6 +255,24 @@ def r_exc_info_not_handled(environ, start_response, path):
     return Tracked(path, gen())
 
 
+def r_write_from_thread(environ, start_response, path):
+    """Calls write() from a thread of the app's own: it must raise, not
+    write into a response another thread owns."""
+    write = start_response("200 OK", list(TEXT))
+    caught = []
+
+    def other():
+        try:
+            write(b"from another thread ")
+        except RuntimeError as e:
+            caught.append(str(e).encode())
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    return Tracked(path, caught or [b"no error"])
+
+
 _kept_inputs = []
 
 
@@ -455,6 +473,7 @@ ROUTES = {
     "/exc-info-after-body": r_exc_info_after_body,
     "/header-changed-after-start": r_header_changed_after_start,
     "/exc-info-not-handled": r_exc_info_not_handled,
+    "/write-from-thread": r_write_from_thread,
     "/input-keep": r_input_keep,
     "/input-stale": r_input_stale,
     "/write": r_write,
