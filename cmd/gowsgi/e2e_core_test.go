@@ -144,36 +144,28 @@ func TestCloseCalledOnEveryPath(t *testing.T) {
 		conn.Close()
 		waitClosed(t, s, "/stream-forever")
 	})
-	t.Run("exc_info after the body re-raises", func(t *testing.T) {
-		resp, err := http.Get(s.url + "/exc-info-after-body")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != "body" {
-			t.Fatalf("status %d body %q", resp.StatusCode, body)
-		}
-		s.waitLog(t, "RuntimeError: error after the headers were sent")
-		waitClosed(t, s, "/exc-info-after-body")
-	})
-	t.Run("exc_info outside an except block", func(t *testing.T) {
-		// sys.exc_info() is (None, None, None) there: a TypeError in the
-		// app, not a crash of the worker.
-		resp, err := http.Get(s.url + "/exc-info-not-handled")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != "body" {
-			t.Fatalf("status %d body %q", resp.StatusCode, body)
-		}
-		s.waitLog(t, "exc_info must be sys.exc_info() of a handled exception")
-		waitClosed(t, s, "/exc-info-not-handled")
-		resp, body = s.get(t, "/ok")
-		expectStatus(t, resp, body, 200)
-	})
+	for _, c := range []struct{ name, path, logWant string }{
+		{"exc_info after the body re-raises", "/exc-info-after-body", "RuntimeError: error after the headers were sent"},
+		// sys.exc_info() outside an except block is (None, None, None):
+		// a TypeError in the app, not a crash of the worker.
+		{"exc_info outside an except block", "/exc-info-not-handled", "exc_info must be sys.exc_info() of a handled exception"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, err := http.Get(s.url + c.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != "body" {
+				t.Fatalf("status %d body %q", resp.StatusCode, body)
+			}
+			s.waitLog(t, c.logWant)
+			waitClosed(t, s, c.path)
+			resp, body = s.get(t, "/ok")
+			expectStatus(t, resp, body, 200)
+		})
+	}
 	// Every iterable is closed exactly once.
 	closed := closedPaths(t, s)
 	for _, p := range []string{"/stream-n", "/raise-mid-iteration", "/stream-forever", "/exc-info-not-handled"} {
