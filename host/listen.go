@@ -211,7 +211,6 @@ func listenerFile(ln net.Listener) (*os.File, error) {
 	case *net.TCPListener:
 		return l.File()
 	case *net.UnixListener:
-		l.SetUnlinkOnClose(false) // the master's copy must not remove the path
 		return l.File()
 	}
 	return nil, fmt.Errorf("cannot pass a %T to a worker", ln)

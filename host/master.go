@@ -120,7 +120,6 @@ func runMaster(cfg Config, logger *Logger) error {
 		fleet:   newFleetMetrics(),
 	}
 	writeBanner(cfg, logger, listenURLs(listeners, cfg.TLS.Enabled()), cfg.Workers)
-	var unixPaths []string
 	for _, ln := range listeners {
 		f, err := listenerFile(ln)
 		if err != nil {
@@ -134,18 +133,20 @@ func runMaster(cfg Config, logger *Logger) error {
 			return fmt.Errorf("pass listener %s to workers: %w", ln.Addr(), err)
 		}
 		m.fds = append(m.fds, fd)
-		if ln.Addr().Network() == "unix" {
-			unixPaths = append(unixPaths, ln.Addr().String())
-		}
 		logger.Infof("Listening at: %s (%d)", listenURL(ln, cfg.TLS.Enabled()), os.Getpid())
 	}
-	defer func() {
-		for _, p := range unixPaths {
-			_ = os.Remove(p) // the workers' copies never remove it
-		}
-	}()
 	// The master keeps only the duplicated descriptors; it never accepts.
-	closeAll(listeners)
+	// A unix listener stays open until the master exits: closing it then
+	// removes the socket file if gowsgi made it, and leaves one inherited
+	// through fd:// or systemd to its owner (fileListener). The workers'
+	// copies never remove it.
+	for _, ln := range listeners {
+		if ln.Addr().Network() == "unix" {
+			defer ln.Close()
+		} else {
+			_ = ln.Close()
+		}
+	}
 	defer func() {
 		for _, f := range m.files {
 			f.Close()
@@ -217,6 +218,14 @@ func (m *master) loop() error {
 
 func (m *master) handleSignal(sig syscall.Signal) {
 	m.log.Infof("Handling signal: %s", signalNames[sig])
+	if m.stopping && (sig == syscall.SIGTERM || sig == syscall.SIGHUP || sig == syscall.SIGTTIN || sig == syscall.SIGTTOU) {
+		// Stopping: new workers (HUP, TTIN) would only be killed at the
+		// stop deadline with what they had accepted, and another TERM
+		// sent on would cut the workers' drain short. INT and QUIT still
+		// turn it into a fast stop; USR1 still reopens the logs.
+		m.log.Infof("already stopping; %s ignored", signalNames[sig])
+		return
+	}
 	switch sig {
 	case syscall.SIGTERM:
 		m.stopAll(syscall.SIGTERM, m.cfg.GracefulTimeout+5*time.Second)

@@ -302,11 +302,15 @@ wait:
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.GracefulTimeout)
 	defer cancel()
 	go func() {
-		// A second stop signal cuts the wait short (HUP and USR1 do not).
+		// SIGINT or SIGQUIT now cuts the wait short (a second Ctrl-C). A
+		// repeated SIGTERM does not: systemd's KillMode=control-group and
+		// a process-group kill send it to each worker besides the master's
+		// own, and Pdeathsig sends it again each time a dying master's
+		// thread hands the worker on; none of them means "hurry".
 		for {
 			select {
 			case sig := <-signals:
-				if sig == syscall.SIGHUP || sig == syscall.SIGUSR1 {
+				if sig != syscall.SIGINT && sig != syscall.SIGQUIT {
 					continue
 				}
 				cancel()

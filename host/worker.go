@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -85,6 +86,9 @@ func workerFromEnvironment() (*workerLink, bool, error) {
 		}
 		w.listeners = append(w.listeners, ln)
 	}
+	// Not inherited by processes the app starts: one that kept it would
+	// hold the pipe open after this worker is gone.
+	syscall.CloseOnExec(3 + count)
 	w.beat = os.NewFile(uintptr(3+count), "heartbeat")
 	return w, true, nil
 }

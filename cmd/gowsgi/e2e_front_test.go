@@ -481,6 +481,44 @@ func TestFrontBindInherited(t *testing.T) {
 	})
 }
 
+// A master removes the unix socket file it made when it exits, and leaves
+// one it inherited (fd://, systemd) to its owner, who still listens there.
+func TestFrontMasterRemovesOnlyItsOwnSocketFile(t *testing.T) {
+	t.Parallel()
+	dir := frontSockDir(t)
+	own := filepath.Join(dir, "own.sock")
+	// Each server answers once before it is stopped, so that the master
+	// is past its start-up and the TERM is the graceful stop.
+	answer := func(s *frontServer) {
+		c, base := frontClient(t, s.listens[0], nil)
+		frontEnv(t, s, c, base+"/ready")
+	}
+	s := startFront(t, frontOptions{args: []string{"--workers", "2", "-b", "unix:" + own}})
+	answer(s)
+	s.stop(t)
+	if _, err := os.Stat(own); !os.IsNotExist(err) {
+		t.Errorf("%s left behind after the master exited: %v", own, err)
+	}
+
+	inherited := filepath.Join(dir, "inherited.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: inherited, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = startFront(t, frontOptions{args: []string{"--workers", "2", "-b", "fd://3"}, files: []*os.File{f}})
+	f.Close()
+	answer(s)
+	s.stop(t)
+	if fi, err := os.Stat(inherited); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("the inherited socket file %s was removed by the master: %v", inherited, err)
+	}
+}
+
 func TestFrontSeveralBinds(t *testing.T) {
 	t.Parallel()
 	dir := frontSockDir(t)

@@ -1110,6 +1110,17 @@ func TestWorkersHUPServesOpenConnections(t *testing.T) {
 // TestWorkersGracefulTERM: a request in flight when the master gets TERM
 // completes; then the master exits 0 and no worker is left.
 func TestWorkersGracefulTERM(t *testing.T) {
+	// To the master alone, and to the master and every worker at once, as
+	// systemd's KillMode=control-group does: a worker then gets TERM twice,
+	// which must not cut its drain short.
+	for _, group := range []bool{false, true} {
+		t.Run(fmt.Sprintf("whole group %v", group), func(t *testing.T) {
+			checkWorkersGracefulTERM(t, group)
+		})
+	}
+}
+
+func checkWorkersGracefulTERM(t *testing.T, group bool) {
 	ws := startWorkers(t, "--workers", "2")
 	workers := ws.waitReady(t, 2)
 	result := make(chan string, 1)
@@ -1119,6 +1130,14 @@ func TestWorkersGracefulTERM(t *testing.T) {
 		result <- fmt.Sprintf("%d %s %v", status, body, err)
 	}()
 	time.Sleep(500 * time.Millisecond)
+	if group {
+		// The workers' own TERM first; the master's, sent on to them,
+		// then reaches workers that are already draining.
+		for _, p := range workers {
+			_ = syscall.Kill(p, syscall.SIGTERM)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	if err := ws.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
