@@ -397,10 +397,15 @@ func stripScriptName(path, scriptName string) string {
 // address or, with no local address in the context, RemoteAddr is "",
 // "@..." or "/...") has REMOTE_ADDR "" and no REMOTE_PORT: it has neither,
 // and inventing 127.0.0.1 would make it indistinguishable from a TCP client.
+// An IP:port on a unix listener is the client a PROXY protocol header named
+// (host/proxyproto.go): that client is the peer, trusted only as its
+// address is, not the socket behind the proxy.
 func peerInfo(remote string, local net.Addr) (addr, port string, unix bool) {
 	if local != nil {
 		if n := local.Network(); n == "unix" || n == "unixpacket" {
-			return "", "", true
+			if _, err := netip.ParseAddrPort(remote); err != nil {
+				return "", "", true
+			}
 		}
 	} else if remote == "" || remote[0] == '@' || remote[0] == '/' {
 		return "", "", true

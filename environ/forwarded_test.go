@@ -219,6 +219,18 @@ func TestBuildProxyHeaders(t *testing.T) {
 			want:    map[string]string{"REMOTE_ADDR": "203.0.113.5"},
 		},
 		{
+			// A PROXY protocol header on a unix listener names the client:
+			// it is the peer, and not a trusted one.
+			name: "PROXY client on a unix listener", remote: "203.0.113.7:5555", local: unixLocal, allow: "",
+			headers: []string{"X-Forwarded-For: 6.6.6.6", "X-Forwarded-Proto: https"},
+			want:    map[string]string{"REMOTE_ADDR": "203.0.113.7", "REMOTE_PORT": "5555", "wsgi.url_scheme": "http"},
+		},
+		{
+			name: "PROXY client on a unix listener, in the allow list", remote: "10.0.0.2:5555", local: unixLocal, allow: "10.0.0.0/8",
+			headers: []string{"X-Forwarded-For: 203.0.113.5"},
+			want:    map[string]string{"REMOTE_ADDR": "203.0.113.5"},
+		},
+		{
 			name: "empty allow list trusts no TCP peer", remote: loopback, allow: " ",
 			headers: []string{"X-Forwarded-For: 203.0.113.5"},
 			want:    map[string]string{"REMOTE_ADDR": "127.0.0.1"},
