@@ -154,6 +154,19 @@ func badStaticPath(p string) (bad, dirLike bool) {
 	return false, strings.HasSuffix(p, "/")
 }
 
+// hiddenStaticPath reports whether a path under a mount names a dotfile or
+// goes through a dot-directory (.env, .git/config, .htpasswd): a DIR that
+// is a checkout, or a build that left one, must not publish them. Only
+// RFC 8615's /.well-known/ (ACME challenges, security.txt) is served.
+func hiddenStaticPath(rest string) bool {
+	for seg := range strings.SplitSeq(rest, "/") {
+		if strings.HasPrefix(seg, ".") && seg != ".well-known" {
+			return true
+		}
+	}
+	return false
+}
+
 // encodedSeparator reports whether the raw request target encodes a
 // slash, a backslash or a NUL (%2f, %5c, %00): a file name never needs
 // them, and they are how traversal hides from naive checks.
@@ -246,7 +259,7 @@ func (s *staticHandler) serve(w *staticWriter, r *http.Request, m *staticMount, 
 		_, _ = io.WriteString(w, text)
 		return
 	}
-	if bad, dirLike := badStaticPath(rest); bad || dirLike || rest == "" || encodedSeparator(r.RequestURI) {
+	if bad, dirLike := badStaticPath(rest); bad || dirLike || rest == "" || hiddenStaticPath(rest) || encodedSeparator(r.RequestURI) {
 		writeStatus(w, http.StatusNotFound, false)
 		return
 	}

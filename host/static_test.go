@@ -43,6 +43,10 @@ func newStaticFixture(t *testing.T) staticFixture {
 	write("sub/deep.svg", "<svg/>")
 	write("font.woff2", "wOF2")
 	write("noext", "raw")
+	write(".env", "SECRET=1")
+	write(".git/config", "[core] SECRET")
+	write("sub/.htpasswd", "admin:SECRET")
+	write(".well-known/security.txt", "Contact: mailto:security@example.org")
 	secret := filepath.Join(base, "secret.txt")
 	if err := os.WriteFile(secret, []byte("SECRET"), 0o644); err != nil {
 		t.Fatal(err)
@@ -250,11 +254,18 @@ func TestStaticRefusesPathsOutOfDir(t *testing.T) {
 		"/static/fifo.css",                    // not a regular file; must not block either
 		"/static/" + fx.secret,                // "//tmp/...": an absolute path after the prefix
 		"/static/" + strings.Repeat("a", 300), // ENAMETOOLONG
+		"/static/.env",                        // dotfiles and dot-directories
+		"/static/.git/config",
+		"/static/sub/.htpasswd",
+		"/static/%2eenv",
 	} {
 		w := rig.do("GET", target)
 		if w.Code != 404 || strings.Contains(w.Body.String(), "SECRET") {
 			t.Errorf("GET %s: %d %q, want 404", target, w.Code, w.Body.String())
 		}
+	}
+	if w := rig.do("GET", "/static/.well-known/security.txt"); w.Code != 200 {
+		t.Errorf("RFC 8615's .well-known: %d %q, want it served", w.Code, w.Body.String())
 	}
 	if w := rig.do("GET", "/static/in.txt"); w.Code != 200 || w.Body.String() != "0123456789" {
 		t.Errorf("a symlink inside DIR: %d %q", w.Code, w.Body.String())
