@@ -575,9 +575,14 @@ func (m *master) bootFailed(w *workerProc, state *os.ProcessState, status string
 		m.log.Errorf("Reload failed: a new worker could not boot (%s); keeping the old workers", status)
 		m.reloading = false
 		for _, o := range m.workers {
-			if o.gen == m.gen && !o.stopping {
-				m.stopWorker(o, syscall.SIGKILL)
-			} else if o.replace == "reload" {
+			switch {
+			case o.gen == m.gen && !o.stopping && !o.ready:
+				m.stopWorker(o, syscall.SIGKILL) // still booting: it holds no request
+			case o.gen == m.gen:
+				// A new worker that became ready imported the code and
+				// has already retired an old one: it serves on, or its
+				// requests would be lost and the fleet left short.
+			case o.replace == "reload":
 				o.replace, o.gen = "", m.gen
 			}
 		}

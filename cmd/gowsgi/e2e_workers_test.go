@@ -1048,6 +1048,47 @@ func TestWorkersReloadOnHUP(t *testing.T) {
 	}
 }
 
+// TestWorkersPartlyFailedReloadKeepsReadyWorkers: when the first new
+// worker of a reload becomes ready (retiring an old one) and the second
+// then fails to boot, the reload is given up without killing the ready
+// one: the fleet stays at its size, and nothing restarts the failing code.
+func TestWorkersPartlyFailedReloadKeepsReadyWorkers(t *testing.T) {
+	ws := startWorkers(t, "--workers", "2")
+	ws.waitReady(t, 2)
+	writeWorkersApp(t, ws.dir, "2")
+	f, err := os.OpenFile(filepath.Join(ws.dir, "workers_app.py"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first new worker to import takes the token and boots; the next
+	// fails, after the first had time to become ready.
+	fmt.Fprintln(f, `
+try:
+    os.close(os.open(os.path.join(os.path.dirname(__file__), "boot-token"), os.O_CREAT | os.O_EXCL))
+except FileExistsError:
+    time.sleep(2)
+    raise RuntimeError("this new worker fails to boot on purpose")`)
+	f.Close()
+	if err := ws.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	ws.waitLog(t, "Reload failed")
+	failedAt := len(ws.stderr.String())
+	time.Sleep(4 * time.Second)
+	if after := ws.stderr.String()[failedAt:]; strings.Contains(after, "trying again") {
+		t.Errorf("workers were started again after the reload failed:\n%s", after)
+	}
+	if n := len(liveChildren(ws.master)); n != 2 {
+		t.Errorf("%d workers after the failed reload, want 2:\n%s", n, ws.stderr.String())
+	}
+	c := freshClient()
+	for i := 0; i < 10; i++ {
+		if status, body, _, err := fetch(c, ws.url+"/version"); err != nil || status != 200 || (body != "1" && body != "2") {
+			t.Fatalf("after the failed reload, /version: status %d body %q err %v", status, body, err)
+		}
+	}
+}
+
 // TestWorkersHUPServesOpenConnections: connections already open (accepted
 // by the old workers) whose request comes only during the drain. A worker
 // may close such an idle connection (the client sees that before it sends
