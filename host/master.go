@@ -107,6 +107,13 @@ func runMaster(cfg Config, logger *Logger) error {
 	if err != nil {
 		return fmt.Errorf("find gowsgi's own binary to start workers: %w", err)
 	}
+	// Caught from the start, before any socket file or pid file exists: a
+	// TERM during start-up must not kill the master with the default
+	// action and leave them behind. loop handles what came meanwhile.
+	signals := make(chan os.Signal, 16)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
+		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1)
+	defer signal.Stop(signals)
 	listeners, err := listenAll(cfg.Binds, cfg.listenOptions(), logger)
 	if err != nil {
 		return err
@@ -180,14 +187,10 @@ func runMaster(cfg Config, logger *Logger) error {
 		go watcher.run(stopWatching)
 		m.changes = watcher.changes
 	}
-	return m.loop()
+	return m.loop(signals)
 }
 
-func (m *master) loop() error {
-	signals := make(chan os.Signal, 16)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
-		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1)
-	defer signal.Stop(signals)
+func (m *master) loop(signals <-chan os.Signal) error {
 	tick := time.NewTicker(masterTick)
 	defer tick.Stop()
 	m.spawnMissing()

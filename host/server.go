@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -159,9 +160,12 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	if spare != nil {
 		pyConfig.Preload, pyConfig.BeforeLoad = spare.preload, spare.beforeLoad(w, logger)
 	}
+	stopBootQuit := exitOnQuitWhileLoading(logger)
+	defer stopBootQuit()
 	interp, info, err := pybridge.Start(pyConfig)
 	var loadErr *pybridge.LoadError
 	if cfg.Reload && w != nil && errors.As(err, &loadErr) {
+		stopBootQuit()
 		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message)
 	}
 	if err != nil {
@@ -203,6 +207,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(signals)
+	stopBootQuit()
 	serveErr := make(chan error, len(listeners))
 	var fast *http1Front // plain HTTP/1.1's own request loop, when on
 	if front.tls == nil && !cfg.NetHTTPOnly && len(listeners) > 0 {
@@ -435,4 +440,30 @@ type logWriter struct{ l *Logger }
 func (w logWriter) Write(p []byte) (int, error) {
 	w.l.Warningf("%s", strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// exitOnQuitWhileLoading makes SIGQUIT end the process at once, with a log
+// line, until the returned stop is called (more than once is fine). While
+// the app loads there is nothing to drain, and Go's default action for
+// SIGQUIT is a dump of every goroutine: a master's fast stop, or a Ctrl-C
+// that a master turns into one, printed a page per booting worker.
+func exitOnQuitWhileLoading(logger *Logger) (stop func()) {
+	quit := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	signal.Notify(quit, syscall.SIGQUIT)
+	go func() {
+		select {
+		case <-quit:
+			logger.Infof("Handling signal: QUIT while the app loads; exiting")
+			os.Exit(0)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(quit)
+			close(done)
+		})
+	}
 }

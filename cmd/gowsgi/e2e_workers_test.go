@@ -1089,6 +1089,27 @@ except FileExistsError:
 	}
 }
 
+// TestWorkersStopWhileLoadingIsQuiet: a Ctrl-C (INT to the master, which
+// sends QUIT on) while the workers still import the app ends everything
+// at once, without a dump of Go's goroutines from each worker.
+func TestWorkersStopWhileLoadingIsQuiet(t *testing.T) {
+	t.Setenv("WORKERS_APP_IMPORT_DELAY", "5")
+	ws := startWorkers(t, "--workers", "2")
+	ws.waitChildren(t, 2, 5*time.Second)
+	time.Sleep(time.Second) // the workers are inside the import now
+	if err := ws.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	ws.waitExit(t, 4*time.Second)
+	log := ws.stderr.String()
+	if strings.Contains(log, "goroutine ") {
+		t.Errorf("a Go goroutine dump on stderr:\n%s", log)
+	}
+	if !strings.Contains(log, "QUIT while the app loads") {
+		t.Errorf("no worker said why it exited:\n%s", log)
+	}
+}
+
 // TestWorkersHUPServesOpenConnections: connections already open (accepted
 // by the old workers) whose request comes only during the drain. A worker
 // may close such an idle connection (the client sees that before it sends

@@ -103,3 +103,7 @@ def application(environ, start_response):
     except ValueError:
         return _respond(start_response, "400 Bad Request", b"bad query")
     return _respond(start_response, "404 Not Found", b"not found")
+
+
+# A slow import, for the tests of signals that arrive while the app loads.
+time.sleep(float(os.environ.get("WORKERS_APP_IMPORT_DELAY", "0")))
