@@ -101,7 +101,7 @@ Flags win over the environment, which wins over the file.`,
 	f.StringArrayVar(&cfg.PythonPath, "pythonpath", nil, "directory to add to sys.path (repeatable)")
 	f.StringVar(&cfg.Virtualenv, "virtualenv", os.Getenv("VIRTUAL_ENV"), "virtualenv whose site-packages the app uses (default $VIRTUAL_ENV)")
 	f.StringVar(&cfg.RootPath, "root-path", "", "mount point of the app, passed as SCRIPT_NAME")
-	f.DurationVar(&cfg.GracefulTimeout, "graceful-timeout", cfg.GracefulTimeout, "time in-flight requests get to finish after SIGTERM/SIGINT")
+	f.Var(secondsOrDuration{&cfg.GracefulTimeout}, "graceful-timeout", "time in-flight requests get to finish after SIGTERM/SIGINT")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "error log level: debug, info, warning, error, critical")
 	f.StringVar(&cfg.ForwardedAllowIPs, "forwarded-allow-ips", cfg.ForwardedAllowIPs, "peers trusted to set X-Forwarded-*/Forwarded: IPs, CIDRs or *, comma-separated (unix-socket peers always)")
 	f.IntVarP(&cfg.Workers, "workers", "w", cfg.Workers, "worker processes; more than 1 starts a supervising master")
@@ -109,8 +109,8 @@ Flags win over the environment, which wins over the file.`,
 	f.IntVar(&cfg.MaxRequests, "max-requests", 0, "replace a worker after this many requests (0 = never)")
 	f.IntVar(&cfg.MaxRequestsJitter, "max-requests-jitter", 0, "add rand(0..N) to --max-requests per worker")
 	f.Int64Var(&cfg.MaxWorkerMemory, "max-worker-memory", 0, "replace a worker whose RSS exceeds this many MB (0 = no limit)")
-	f.DurationVar(&cfg.WorkerLifetime, "worker-lifetime", 0, "replace a worker this old, e.g. 1h (0 = never)")
-	f.DurationVar(&cfg.RequestTimeout, "request-timeout", 0, "raise RequestTimeout in a request running Python this long and answer 504 (0 = off)")
+	f.Var(secondsOrDuration{&cfg.WorkerLifetime}, "worker-lifetime", "replace a worker this old, e.g. 1h (0 = never)")
+	f.Var(secondsOrDuration{&cfg.RequestTimeout}, "request-timeout", "raise RequestTimeout in a request running Python this long and answer 504 (0 = off)")
 	f.StringVar(&cfg.PidFile, "pid", "", "write the (master) process id to this file")
 	// The network front.
 	f.StringVar(&umaskText, "umask", umaskText, "octal umask for unix sockets: their mode is 0777 &^ umask")
@@ -128,9 +128,9 @@ Flags win over the environment, which wins over the file.`,
 	f.IntVar(&cfg.LimitRequestFieldSize, "limit-request-field-size", cfg.LimitRequestFieldSize, "longest request header line in bytes, else 431 (0 = unlimited)")
 	f.Int64Var(&cfg.LimitRequestBody, "limit-request-body", 0, "largest request body in bytes, else 413 before the app runs (0 = unlimited)")
 	f.Float64Var(&keepAliveSeconds, "keep-alive", keepAliveSeconds, "seconds an idle keep-alive connection stays open")
-	f.DurationVar(&cfg.HeaderTimeout, "header-timeout", cfg.HeaderTimeout, "time a client has to send the whole request head (slowloris)")
-	f.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "longest wait for more request body bytes, else 408 (0 = none)")
-	f.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest wait for a client to take more response bytes (0 = none)")
+	f.Var(secondsOrDuration{&cfg.HeaderTimeout}, "header-timeout", "time a client has to send the whole request head (slowloris)")
+	f.Var(secondsOrDuration{&cfg.BodyTimeout}, "body-timeout", "longest wait for more request body bytes, else 408 (0 = none)")
+	f.Var(secondsOrDuration{&cfg.WriteTimeout}, "write-timeout", "longest wait for a client to take more response bytes (0 = none)")
 	f.IntVar(&cfg.MaxConnections, "max-connections", 0, "open connections per process; more wait in the backlog (0 = unlimited)")
 	f.IntVar(&cfg.NotsentLowat, "tcp-notsent-lowat", cfg.NotsentLowat, "bytes of a file the kernel may hold unsent while sending it with sendfile (TCP_NOTSENT_LOWAT; 0 = the system's setting)")
 	f.StringVar(&cfg.SecureSchemeHeaders, "secure-scheme-headers", cfg.SecureSchemeHeaders, "HEADER=value pairs that, from a trusted proxy, mean https")
@@ -153,7 +153,7 @@ Flags win over the environment, which wins over the file.`,
 	f.StringVar(&cfg.ErrorLogFile, "error-logfile", cfg.ErrorLogFile, "error log file, - for stderr; reopened on SIGUSR1")
 	f.StringVar(&cfg.RequestIDHeader, "request-id-header", cfg.RequestIDHeader, "request id header honoured from the client, else made; the app sees it as HTTP_<NAME>")
 	f.StringVar(&cfg.MetricsBind, "metrics-bind", "", "HOST:PORT serving Prometheus /metrics, /healthz and /readyz (default off)")
-	f.DurationVar(&cfg.ReadyTimeout, "ready-timeout", cfg.ReadyTimeout, "/readyz fails unless a Python thread comes free within this")
+	f.Var(secondsOrDuration{&cfg.ReadyTimeout}, "ready-timeout", "/readyz fails unless a Python thread comes free within this")
 	return cmd
 }
 

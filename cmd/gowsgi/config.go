@@ -51,7 +51,7 @@ func tomlValue(f *pflag.Flag) string {
 		return "[" + strings.Join(quoted, ", ") + "]"
 	}
 	switch f.Value.Type() {
-	case "bool", "int", "int64", "float64":
+	case "bool", "int", "int64", "float64", secondsOrDurationType:
 		return f.Value.String()
 	}
 	return strconv.Quote(f.Value.String())

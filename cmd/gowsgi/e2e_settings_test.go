@@ -98,7 +98,7 @@ func TestSettingsConfigFlagReplacesPyproject(t *testing.T) {
 	}
 	src := " # " + file + "\n"
 	for _, want := range []string{"# configuration file: " + file + "\n", "threads = 2" + src, "pythonpath = [\"a\", \"b\"]" + src,
-		"h2c = true" + src, "body-timeout = \"12s\"" + src, "write-timeout = \"1m0s\"" + src} {
+		"h2c = true" + src, "body-timeout = 12" + src, "write-timeout = 60" + src} {
 		if !strings.Contains(out, want) {
 			t.Errorf("gowsgi config lacks %q:\n%s", want, out)
 		}

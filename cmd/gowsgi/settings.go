@@ -184,13 +184,7 @@ func setFromFile(f *pflag.Flag, value any) error {
 		}
 		return sv.Replace(items)
 	}
-	text := tomlText(value)
-	if f.Value.Type() == "duration" {
-		switch value.(type) {
-		case int64, float64:
-			text += "s" // a bare number of seconds, like --timeout's
-		}
-	}
+	text := tomlText(value) // a bare number is seconds for a duration flag (secondsOrDuration)
 	if sv, isSlice := f.Value.(pflag.SliceValue); isSlice {
 		return sv.Replace([]string{text})
 	}

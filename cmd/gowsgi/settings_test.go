@@ -52,8 +52,8 @@ header-timeout = "250ms"
 		"threads":          "7",
 		"timeout":          "2.5",
 		"h2c":              "true",
-		"graceful-timeout": "3s",
-		"header-timeout":   "250ms",
+		"graceful-timeout": "3", // seconds, as the flag shows them
+		"header-timeout":   "0.25",
 	}
 	for name, value := range want {
 		f := cmd.Flags().Lookup(name)

@@ -35,4 +35,8 @@ func (v secondsOrDuration) Set(text string) error {
 	return nil
 }
 
-func (v secondsOrDuration) Type() string { return "seconds|duration" }
+// secondsOrDurationType is its Type: `gowsgi config` writes such a value
+// as a TOML number of seconds.
+const secondsOrDurationType = "seconds|duration"
+
+func (v secondsOrDuration) Type() string { return secondsOrDurationType }
