@@ -76,3 +76,24 @@ func TestConfigFileRejectsWhatIsNotASetting(t *testing.T) {
 		}
 	}
 }
+
+// Every duration flag takes bare seconds, as --timeout does, or a Go
+// duration; anything else is refused.
+func TestDurationFlagsTakeSecondsOrDurations(t *testing.T) {
+	cmd := newRunCommand()
+	args := []string{"--graceful-timeout", "30", "--header-timeout", "0.5", "--body-timeout", "1m",
+		"--write-timeout", "90s", "--request-timeout", "2", "--ready-timeout", "250ms", "--worker-lifetime", "1h"}
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"graceful-timeout": "30", "header-timeout": "0.5", "body-timeout": "60",
+		"write-timeout": "90", "request-timeout": "2", "ready-timeout": "0.25", "worker-lifetime": "3600"}
+	for name, value := range want {
+		if got := cmd.Flags().Lookup(name).Value.String(); got != value {
+			t.Errorf("--%s: %s seconds, want %s", name, got, value)
+		}
+	}
+	if err := newRunCommand().ParseFlags([]string{"--graceful-timeout", "soon"}); err == nil {
+		t.Errorf("--graceful-timeout soon was accepted")
+	}
+}
