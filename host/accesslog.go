@@ -167,25 +167,25 @@ func (a *accessLog) appendAtom(b []byte, atom accessAtom, e *accessEntry) []byte
 	case 'l':
 		return append(b, '-')
 	case 'u':
-		return append(b, remoteUser(r)...)
+		return appendLogText(b, remoteUser(r))
 	case 't':
 		b = append(b, '[')
 		b = e.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 		return append(b, ']')
 	case 'r':
-		b = append(b, r.Method...)
+		b = appendLogText(b, r.Method)
 		b = append(b, ' ')
-		b = append(b, r.RequestURI...)
+		b = appendLogText(b, r.RequestURI)
 		b = append(b, ' ')
-		return append(b, r.Proto...)
+		return appendLogText(b, r.Proto)
 	case 'm':
-		return append(b, r.Method...)
+		return appendLogText(b, r.Method)
 	case 'U':
-		return append(b, r.URL.Path...)
+		return appendLogText(b, r.URL.Path)
 	case 'q':
-		return append(b, r.URL.RawQuery...)
+		return appendLogText(b, r.URL.RawQuery)
 	case 'H':
-		return append(b, r.Proto...)
+		return appendLogText(b, r.Proto)
 	case 's':
 		return strconv.AppendInt(b, int64(e.status), 10)
 	case 'B':
@@ -196,9 +196,9 @@ func (a *accessLog) appendAtom(b []byte, atom accessAtom, e *accessEntry) []byte
 		}
 		return strconv.AppendInt(b, e.size, 10)
 	case 'f':
-		return append(b, orDash(r.Referer())...)
+		return appendLogText(b, orDash(r.Referer()))
 	case 'a':
-		return append(b, orDash(r.UserAgent())...)
+		return appendLogText(b, orDash(r.UserAgent()))
 	case 'T':
 		return strconv.AppendInt(b, int64(e.duration/time.Second), 10)
 	case 'M':
@@ -222,26 +222,42 @@ func (a *accessLog) appendAtom(b []byte, atom accessAtom, e *accessEntry) []byte
 		b = strconv.AppendInt(b, int64(a.pid), 10)
 		return append(b, '>')
 	case 'i':
-		return append(b, orDash(a.requestHeader(e, atom.arg))...)
+		return appendLogText(b, orDash(a.requestHeader(e, atom.arg)))
 	case 'o':
 		if e.respHeader == nil {
 			return append(b, '-')
 		}
-		return append(b, orDash(e.respHeader.Get(atom.arg))...)
+		return appendLogText(b, orDash(e.respHeader.Get(atom.arg)))
 	}
 	return append(b, '-')
 }
 
-// requestHeader reads a request header for %({name}i)s; the request id
-// header gives the request's id even when gowsgi made it.
+// requestHeader reads a request header for %({name}i)s. The request id
+// header gives the request's id, the one the app and the JSON log see:
+// gowsgi's own when it made one (the client's was missing or refused).
 func (a *accessLog) requestHeader(e *accessEntry, name string) string {
-	if v := e.r.Header.Get(name); v != "" {
-		return v
-	}
 	if e.requestID != "" && name == a.requestIDHeader {
 		return e.requestID
 	}
-	return ""
+	return e.r.Header.Get(name)
+}
+
+// appendLogText appends s to a text log line with the bytes that could
+// forge a line or a field escaped as \xNN, as nginx's escape=default does:
+// control characters (a decoded %0a in the path, a newline in a Basic-auth
+// user name), DEL, the double quote that delimits fields, and the
+// backslash. Other bytes, UTF-8 included, are kept.
+func appendLogText(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	kept := 0 // s[kept:i] has nothing to escape
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '"' || c == '\\' {
+			b = append(b, s[kept:i]...)
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+			kept = i + 1
+		}
+	}
+	return append(b, s[kept:]...)
 }
 
 func (a *accessLog) appendJSON(b []byte, e *accessEntry) []byte {

@@ -83,3 +83,38 @@ func TestAccessLogSecondsAgreeWithMicroseconds(t *testing.T) {
 		}
 	}
 }
+
+// A client cannot forge a text access line or a field: control bytes,
+// quotes and backslashes from the request are written as \xNN.
+func TestAccessLogTextEscapesClientBytes(t *testing.T) {
+	var out strings.Builder
+	atoms, _ := parseAccessLogFormat(`%(u)s "%(U)s" "%(a)s" "%({X-Request-ID}i)s"`)
+	a := &accessLog{out: &out, format: atoms, pid: 1, requestIDHeader: "X-Request-Id"}
+	r := httptest.NewRequest("GET", "/a%0d%0aFAKE", nil)
+	r.SetBasicAuth("alice\n10.0.0.1 - \"GET /admin\"", "pw")
+	r.Header.Set("User-Agent", `ua" 200 "x\`)
+	r.Header.Set("X-Request-Id", strings.Repeat("c", 300)) // refused: the made id is shown
+	a.record(&accessEntry{r: r, status: 200, start: time.Now(), respHeader: http.Header{}, requestID: "made-1"})
+	want := `alice\x0A10.0.0.1 - \x22GET /admin\x22 "/a\x0D\x0AFAKE" "ua\x22 200 \x22x\x5C" "made-1"` + "\n"
+	if out.String() != want {
+		t.Errorf("got  %q\nwant %q", out.String(), want)
+	}
+}
+
+func TestValidRequestID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"5cd095e899dec14c-1a": true,
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01": true,
+		"Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1":      true,
+		"":                       false,
+		strings.Repeat("a", 201): false,
+		"a b":                    false,
+		`a"b`:                    false,
+		`a\b`:                    false,
+		"caf\u00e9":              false,
+	} {
+		if got := validRequestID(id); got != want {
+			t.Errorf("validRequestID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

@@ -156,7 +156,7 @@ func (x *exchange) StartResponse(h *pybridge.Head) error {
 		return err
 	}
 	if len(head.dropped) > 0 {
-		x.log.Warningf("%s %s: dropped hop-by-hop response headers %v (PEP 3333 forbids them)", x.r.Method, x.r.URL.Path, head.dropped)
+		x.log.Warningf("%s %s: dropped hop-by-hop response headers %v (PEP 3333 forbids them)", x.r.Method, x.r.URL.EscapedPath(), head.dropped)
 	}
 	x.head = head
 	return nil

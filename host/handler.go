@@ -62,7 +62,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 	}
 	h.packEnviron(j, r)
-	if j.madeID { // the client sent none: the app sees the one made
+	if j.madeID { // the client sent none, or one refused: the app sees the one made
 		if h.ids.envIndex >= 0 {
 			j.env.AddKnown(h.ids.envIndex, j.requestID)
 		} else {
@@ -71,7 +71,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.readSmallBody(j, r); err != nil {
 		status := bodyErrorStatus(err)
-		h.log.Warningf("%s %s: reading the request body: %v; answered %d", r.Method, r.URL.Path, err, status)
+		h.log.Warningf("%s %s: reading the request body: %v; answered %d", r.Method, r.URL.EscapedPath(), err, status)
 		writeStatus(w, status, true)
 		h.done(j, status, 0)
 		return
@@ -275,7 +275,7 @@ func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
 	if h.queued.Add(1) > h.maxQueued {
 		p.mu.Unlock()
 		h.queued.Add(-1)
-		h.log.Warningf("%s %s: 503, %d requests already wait for a Python thread", r.Method, r.URL.Path, h.maxQueued)
+		h.log.Warningf("%s %s: 503, %d requests already wait for a Python thread", r.Method, r.URL.EscapedPath(), h.maxQueued)
 		return http.StatusServiceUnavailable, nil
 	}
 	if h.metrics != nil {
@@ -296,7 +296,7 @@ func (h *handler) dispatch(j *job, r *http.Request) (int, *slot) {
 	case <-j.queueTimer.C:
 		if p.withdraw(j) {
 			h.queued.Add(-1)
-			h.log.Warningf("%s %s: 503, no Python thread free within %s", r.Method, r.URL.Path, h.queueTimeout)
+			h.log.Warningf("%s %s: 503, no Python thread free within %s", r.Method, r.URL.EscapedPath(), h.queueTimeout)
 			return http.StatusServiceUnavailable, nil
 		}
 		<-j.wake // a runner took it just now
@@ -387,7 +387,7 @@ func (h *handler) serveWaiting(j *job, s *slot) {
 		return
 	}
 	if err := j.x.Flush(); err != nil {
-		h.log.Debugf("%s %s: flushing the response: %v", j.x.r.Method, j.x.r.URL.Path, err)
+		h.log.Debugf("%s %s: flushing the response: %v", j.x.r.Method, j.x.r.URL.EscapedPath(), err)
 	}
 	h.python.helpAndLeave(s, h.metrics != nil)
 }

@@ -56,13 +56,30 @@ func newRequestIDs(header string) (*requestIDs, error) {
 // made says the id is new, so the caller must add it to the environ (the
 // client's own header is there already).
 func (g *requestIDs) forRequest(r *http.Request, buf *[]byte) (id string, made bool) {
-	if v := r.Header[g.header]; len(v) > 0 && v[0] != "" && len(v[0]) <= maxRequestIDLen {
+	if v := r.Header[g.header]; len(v) > 0 && validRequestID(v[0]) {
 		return v[0], false
 	}
 	b := append((*buf)[:0], g.prefix[:]...)
 	b = appendHex(b, g.next.Add(1))
 	*buf = b
 	return unsafe.String(unsafe.SliceData(b), len(b)), true
+}
+
+// validRequestID reports whether a client's id is kept: 1 to
+// maxRequestIDLen bytes of visible ASCII other than '"' and '\\' (UUIDs,
+// W3C traceparent, AWS trace ids all are). A space, a quote or a byte
+// outside ASCII could forge a field of a text log line, so such an id is
+// replaced by one gowsgi makes.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func appendHex(b []byte, n uint64) []byte {

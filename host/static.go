@@ -267,7 +267,7 @@ func (s *staticHandler) serve(w *staticWriter, r *http.Request, m *staticMount, 
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNotRegular) {
 			// A symlink out of DIR, a permission: worth a line, not a 500.
-			s.log.Debugf("static %s: %v", r.URL.Path, err)
+			s.log.Debugf("static %s: %v", r.URL.EscapedPath(), err)
 		}
 		writeStatus(w, http.StatusNotFound, false)
 		return

@@ -516,6 +516,21 @@ func rawConn(t *testing.T, s *testServer) net.Conn {
 	return conn
 }
 
+// A request path cannot forge a line of the error log: a decoded %0a is
+// logged escaped.
+func TestErrorLogLinesCannotBeForgedByThePath(t *testing.T) {
+	s := startApps(t, "errors:application")
+	conn := rawConn(t, s)
+	// A body cut short: the server logs the request with its path.
+	fmt.Fprintf(conn, "POST /input%%0a[2026-01-01]%%20[CRITICAL]%%20forged HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+	_ = conn.(*net.TCPConn).CloseWrite()
+	_, _ = io.ReadAll(conn)
+	s.waitLog(t, "reading the request body")
+	if log := s.stderr.String(); strings.Contains(log, "\n[2026-01-01] [CRITICAL] forged") || !strings.Contains(strings.ToLower(log), "/input%0a") {
+		t.Errorf("the path reached the log unescaped:\n%s", log)
+	}
+}
+
 func TestExpectContinue(t *testing.T) {
 	s := startApps(t, "environ_dump:application")
 	conn := rawConn(t, s)
