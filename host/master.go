@@ -538,6 +538,11 @@ func (m *master) retireOneReplaced() {
 		}
 	}
 	if oldest != nil {
+		if oldest.replace == "reload" {
+			// Counted here, as it happens: a reload that fails replaces
+			// no worker (bootFailed clears replace).
+			m.fleet.restarted("reload")
+		}
 		m.stopWorker(oldest, syscall.SIGTERM)
 		waiting--
 	}
@@ -553,7 +558,6 @@ func (m *master) reload() {
 	for _, w := range m.workers {
 		if !w.stopping {
 			w.replace = "reload"
-			m.fleet.restarted("reload")
 		}
 	}
 	m.log.Infof("Reloading: starting %d new workers with freshly imported code", m.target)

@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -393,5 +396,38 @@ func TestOpsMetricsExactAcrossReplacements(t *testing.T) {
 	logged := strings.Count(ws.stderr.String(), "(--max-requests)")
 	if got := f.counter(t, "gowsgi_worker_restarts_total", "reason", "max-requests"); got != float64(logged) {
 		t.Errorf("max-requests restarts counted %v, logged %d", got, logged)
+	}
+}
+
+// A reload is counted as it retires the old workers: one whose new code
+// cannot load replaces nobody and counts nothing.
+func TestOpsMetricsCountOnlyReloadsThatHappen(t *testing.T) {
+	ws := startWorkers(t, "--workers", "2", "--metrics-bind", "127.0.0.1:0")
+	ws.waitReady(t, 2)
+	base := opsURL(t, ws.testServer)
+	waitReady(t, base)
+	reloads := func() float64 {
+		return scrape(t, base).counter(t, "gowsgi_worker_restarts_total", "reason", "reload")
+	}
+	f, err := os.OpenFile(filepath.Join(ws.dir, "workers_app.py"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "\ndef broken(:\n    pass")
+	f.Close()
+	if err := ws.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	ws.waitLog(t, "Reload failed")
+	if n := reloads(); n != 0 {
+		t.Errorf("a failed reload counted %v reload restarts, want 0", n)
+	}
+	writeWorkersApp(t, ws.dir, "2")
+	if err := ws.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	ws.waitLog(t, "Reload complete")
+	if n := reloads(); n != 2 {
+		t.Errorf("a reload of 2 workers counted %v reload restarts, want 2", n)
 	}
 }
