@@ -11,10 +11,6 @@ import (
 	"github.com/gowsgi/gowsgi/pybridge"
 )
 
-// errBodyOverflow: the app produced more bytes than its Content-Length.
-// The declared bytes went out, the rest was dropped; the response is whole.
-var errBodyOverflow = pybridge.ErrBodyOverflow
-
 // errClientGone: the client went away while the response was streaming.
 var errClientGone = errors.New("client disconnected")
 
@@ -184,7 +180,7 @@ func (x *exchange) Write(p []byte) error {
 				return err
 			}
 		}
-		return errBodyOverflow
+		return pybridge.ErrBodyOverflow
 	}
 	_, err := x.write(p)
 	return err

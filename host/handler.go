@@ -86,7 +86,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A streamed response may still be on its way (stream.go): wait for
 	// it before anything else uses the writer. A client that left
 	// meanwhile cuts the response, as a failed direct write would have.
-	if err := j.x.endStream(); err != nil && (!j.outcome.Failed || errors.Is(j.outcome.Err, errBodyOverflow)) {
+	if err := j.x.endStream(); err != nil && (!j.outcome.Failed || errors.Is(j.outcome.Err, pybridge.ErrBodyOverflow)) {
 		j.outcome.Failed, j.outcome.Err = true, err
 	}
 	if parked := j.outcome.Parked; parked != nil {
@@ -420,7 +420,7 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request) {
 	case !o.Failed:
 		j.x.finish()
 		h.done(j, j.x.head.code, j.x.written)
-	case errors.Is(o.Err, errBodyOverflow):
+	case errors.Is(o.Err, pybridge.ErrBodyOverflow):
 		h.log.Warningf("%s %s: %v (%d bytes); the rest was dropped", r.Method, r.URL.RequestURI(), o.Err, j.x.head.contentLength)
 		h.done(j, j.x.head.code, j.x.written)
 	case !o.HeadersSent || !j.x.headerWritten:

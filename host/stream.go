@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/gowsgi/gowsgi/pybridge"
 )
 
 // Streamed responses (a generator's chunks, PEP 3333 write() calls) are
@@ -117,7 +119,7 @@ func (x *exchange) Stream(p []byte) error {
 		x.bodyHeld = true
 		x.streamed += int64(len(p))
 		if overflow {
-			return errBodyOverflow
+			return pybridge.ErrBodyOverflow
 		}
 		return nil
 	}
@@ -134,7 +136,7 @@ func (x *exchange) Stream(p []byte) error {
 		x.streamed += int64(len(p))
 		s.last = time.Now() // the next chunk's gap starts after this send
 		if overflow {
-			return errBodyOverflow
+			return pybridge.ErrBodyOverflow
 		}
 		return nil
 	}
@@ -154,7 +156,7 @@ func (x *exchange) Stream(p []byte) error {
 	s.mu.Unlock()
 	x.streamed += int64(len(p))
 	if overflow {
-		return errBodyOverflow
+		return pybridge.ErrBodyOverflow
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gowsgi/gowsgi/pybridge"
 )
 
 // gatedWriter is a ResponseWriter whose writes can be held (gate) or
@@ -200,8 +202,8 @@ func TestStreamKeepsToTheContentLength(t *testing.T) {
 	for i := 0; i < 3 && err == nil; i++ {
 		err = x.Stream(chunk(i, 10))
 	}
-	if !errors.Is(err, errBodyOverflow) {
-		t.Fatalf("the third chunk: %v, want errBodyOverflow", err)
+	if !errors.Is(err, pybridge.ErrBodyOverflow) {
+		t.Fatalf("the third chunk: %v, want pybridge.ErrBodyOverflow", err)
 	}
 	if err := x.endStream(); err != nil {
 		t.Fatal(err)
@@ -377,7 +379,7 @@ func TestStreamWritesAtOnceWhatItDoesNotHold(t *testing.T) {
 			if got, _ := w.snapshot(); len(got) != c.size {
 				t.Fatalf("%d bytes written before Stream returned, want %d", len(got), c.size)
 			}
-			if err := x.endStream(); err != nil && !errors.Is(err, errBodyOverflow) {
+			if err := x.endStream(); err != nil && !errors.Is(err, pybridge.ErrBodyOverflow) {
 				t.Fatal(err)
 			}
 		})
@@ -392,7 +394,7 @@ func TestStreamSendsAHeldBodyBeforeWhatComesAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Bytes past the Content-Length are dropped, the held body is not.
-	if err := x.Stream([]byte("extra")); !errors.Is(err, errBodyOverflow) {
+	if err := x.Stream([]byte("extra")); !errors.Is(err, pybridge.ErrBodyOverflow) {
 		t.Fatalf("overflow: %v", err)
 	}
 	if err := x.endStream(); err != nil {
@@ -417,7 +419,7 @@ func TestStreamHoldTimerRacesTheApp(t *testing.T) {
 			time.Sleep(time.Duration(i%7) * time.Microsecond)
 		}
 		if i%2 == 0 {
-			if err := x.Stream([]byte("extra")); !errors.Is(err, errBodyOverflow) {
+			if err := x.Stream([]byte("extra")); !errors.Is(err, pybridge.ErrBodyOverflow) {
 				t.Fatalf("overflow: %v", err)
 			}
 		}
