@@ -55,14 +55,14 @@ type Config struct {
 	LimitRequestFieldSize int   // bytes of one header line (0 = unlimited); 431
 	LimitRequestBody      int64 // body bytes (0 = unlimited); 413
 	KeepAlive             time.Duration
-	HeaderTimeout         time.Duration // whole request head (slowloris)
-	BodyTimeout           time.Duration // longest wait for the next body bytes; 408
-	WriteTimeout          time.Duration // longest wait for the client to take more response bytes
-	MaxConnections        int           // per process (0 = unlimited)
-	NotsentLowat          int           // TCP_NOTSENT_LOWAT while sendfile runs (0 = the system's); notsent_lowat.go
-	SecureSchemeHeaders   string        // gunicorn's: HEADER=value pairs that mean https
-	ForwardedPrefix       bool          // honour X-Forwarded-Prefix as SCRIPT_NAME
-	ProxyProtocol         bool
+	HeaderTimeout         time.Duration     // whole request head (slowloris)
+	BodyTimeout           time.Duration     // longest wait for the next body bytes; 408
+	WriteTimeout          time.Duration     // longest wait for the client to take more response bytes
+	MaxConnections        int               // per process (0 = unlimited)
+	NotsentLowat          int               // TCP_NOTSENT_LOWAT while sendfile runs (0 = the system's); notsent_lowat.go
+	SecureSchemeHeaders   string            // gunicorn's: HEADER=value pairs that mean https
+	ForwardedPrefix       bool              // honour X-Forwarded-Prefix as SCRIPT_NAME
+	ProxyProtocol         ProxyProtocolMode // off, auto or required (proxyproto.go)
 	ProxyAllowFrom        string
 
 	// Operations (issue 6): logs, request ids, metrics and health.

@@ -148,7 +148,7 @@ func TestProxyProtocolCloseWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := acceptProxyProtocol(ln, nil, time.Second, NewLogger(io.Discard, LevelCritical))
+	pl := acceptProxyProtocol(ln, ProxyProtocolAuto, nil, time.Second, NewLogger(io.Discard, LevelCritical))
 	t.Cleanup(func() { _ = pl.Close() })
 	checkCloseWrite(t, pl)
 }

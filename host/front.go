@@ -30,7 +30,7 @@ func newFront(cfg Config, logger *Logger) (*front, error) {
 			return nil, err
 		}
 	}
-	if cfg.ProxyProtocol {
+	if cfg.ProxyProtocol != ProxyProtocolOff {
 		allow, err := environ.ParseForwardedAllow(cfg.ProxyAllowFrom)
 		if err != nil {
 			return nil, fmt.Errorf("--proxy-allow-from: %w", err)
@@ -45,8 +45,8 @@ func (f *front) wrap(listeners []net.Listener) []net.Listener {
 	out := make([]net.Listener, len(listeners))
 	for i, ln := range listeners {
 		ln = limitConnections(ln, f.cfg.MaxConnections)
-		if f.cfg.ProxyProtocol {
-			ln = acceptProxyProtocol(ln, f.proxyAllow, f.cfg.HeaderTimeout, f.log)
+		if f.cfg.ProxyProtocol != ProxyProtocolOff {
+			ln = acceptProxyProtocol(ln, f.cfg.ProxyProtocol, f.proxyAllow, f.cfg.HeaderTimeout, f.log)
 		}
 		out[i] = ln
 	}

@@ -22,22 +22,65 @@ import (
 
 var proxyV2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
+// ProxyProtocolMode is --proxy-protocol: whether a connection from a
+// --proxy-allow-from peer must start with a PROXY header. Peers not
+// allowed are always plain HTTP.
+type ProxyProtocolMode int
+
+const (
+	ProxyProtocolOff ProxyProtocolMode = iota
+	// ProxyProtocolAuto reads a header when the connection starts with
+	// one (gunicorn's behaviour): health checks that skip it still work.
+	ProxyProtocolAuto
+	// ProxyProtocolRequired closes an allowed peer's connection that does
+	// not start with one, as HAProxy's spec asks ("MUST not try to
+	// guess"): a peer that passes client bytes through unchanged
+	// (socat, ssh -L) then fails loudly instead of letting its clients
+	// send their own header.
+	ProxyProtocolRequired
+)
+
+func (m ProxyProtocolMode) String() string {
+	switch m {
+	case ProxyProtocolAuto:
+		return "auto"
+	case ProxyProtocolRequired:
+		return "required"
+	}
+	return "off"
+}
+
+// ParseProxyProtocolMode reads off|auto|required; a bare boolean is
+// accepted too (true = auto), as --proxy-protocol was a switch.
+func ParseProxyProtocolMode(text string) (ProxyProtocolMode, error) {
+	switch strings.ToLower(text) {
+	case "off", "false", "0", "no":
+		return ProxyProtocolOff, nil
+	case "auto", "true", "1", "yes", "on":
+		return ProxyProtocolAuto, nil
+	case "required", "require":
+		return ProxyProtocolRequired, nil
+	}
+	return ProxyProtocolOff, fmt.Errorf("want off, auto or required")
+}
+
 var errProxyHeader = errors.New("bad PROXY protocol header")
 
 type proxyListener struct {
 	net.Listener
-	allow   []netip.Prefix
-	timeout time.Duration // --header-timeout: the header is part of the head
-	log     *Logger
+	required bool // ProxyProtocolRequired
+	allow    []netip.Prefix
+	timeout  time.Duration // --header-timeout: the header is part of the head
+	log      *Logger
 }
 
-// acceptProxyProtocol wraps ln so that connections from allowed peers may
-// start with a PROXY header (auto-detected; without one they are plain).
-func acceptProxyProtocol(ln net.Listener, allow []netip.Prefix, timeout time.Duration, log *Logger) net.Listener {
+// acceptProxyProtocol wraps ln so that connections from allowed peers
+// start with a PROXY header: they may (auto) or must (required).
+func acceptProxyProtocol(ln net.Listener, mode ProxyProtocolMode, allow []netip.Prefix, timeout time.Duration, log *Logger) net.Listener {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	return &proxyListener{Listener: ln, allow: allow, timeout: timeout, log: log}
+	return &proxyListener{Listener: ln, required: mode == ProxyProtocolRequired, allow: allow, timeout: timeout, log: log}
 }
 
 func (l *proxyListener) Accept() (net.Conn, error) {
@@ -68,7 +111,7 @@ func (c *proxyConn) init() {
 		// Counted from accept: a peer that sends nothing, or trickles the
 		// header, is cut at --header-timeout like any slow request head.
 		_ = c.Conn.SetReadDeadline(c.accepted.Add(c.l.timeout))
-		addr, err := readProxyHeader(c.r)
+		addr, err := readProxyHeader(c.r, c.l.required)
 		_ = c.Conn.SetReadDeadline(time.Time{})
 		switch {
 		case err != nil:
@@ -120,50 +163,64 @@ func peerAllowed(a net.Addr, allow []netip.Prefix) bool {
 	return false
 }
 
-// readProxyHeader reads a v1 or v2 header if the stream starts with one.
-// It returns the client address it names, or nil (no header, or a LOCAL /
-// UNKNOWN one that keeps the real peer).
-func readProxyHeader(r *bufio.Reader) (net.Addr, error) {
+// readProxyHeader reads a v1 or v2 header if the stream starts with one;
+// without one it is an error when required. It returns the client
+// address the header names, or nil (no header, or a LOCAL / UNKNOWN one
+// that keeps the real peer).
+func readProxyHeader(r *bufio.Reader, required bool) (net.Addr, error) {
+	addr, plain, err := readProxyHeaderIfAny(r)
+	if plain && required {
+		return nil, fmt.Errorf("%w: the connection does not start with one (--proxy-protocol=required)", errProxyHeader)
+	}
+	return addr, err
+}
+
+// readProxyHeaderIfAny reads a header if the stream starts with one;
+// plain is true when the stream starts with other bytes. A peer that
+// sends nothing and closes (a TCP health check) is neither.
+func readProxyHeaderIfAny(r *bufio.Reader) (addr net.Addr, plain bool, err error) {
 	first, err := r.Peek(1)
 	if err != nil {
 		if isTimeout(err) {
-			return nil, fmt.Errorf("%w: nothing sent within the header timeout", errProxyHeader)
+			return nil, false, fmt.Errorf("%w: nothing sent within the header timeout", errProxyHeader)
 		}
-		return nil, nil // empty connection: let net/http see the EOF
+		return nil, false, nil // empty connection: let net/http see the EOF
 	}
 	switch first[0] {
 	case 'P':
 		head, err := r.Peek(6)
 		if err != nil && isTimeout(err) && strings.HasPrefix("PROXY ", string(head)) {
-			return nil, fmt.Errorf("%w: incomplete header within the header timeout", errProxyHeader)
+			return nil, false, fmt.Errorf("%w: incomplete header within the header timeout", errProxyHeader)
 		}
 		if string(head) != "PROXY " {
-			return nil, nil
+			return nil, true, nil
 		}
 		line, err := readLimitedLine(r, 107) // the spec's maximum v1 length
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return parseProxyV1(line)
+		addr, err := parseProxyV1(line)
+		return addr, false, err
 	case '\r':
 		head, err := r.Peek(16)
 		if err != nil && isTimeout(err) && bytes.HasPrefix(proxyV2Signature, head) {
-			return nil, fmt.Errorf("%w: incomplete header within the header timeout", errProxyHeader)
+			return nil, false, fmt.Errorf("%w: incomplete header within the header timeout", errProxyHeader)
 		}
 		if len(head) < 16 || !bytes.Equal(head[:12], proxyV2Signature) {
-			return nil, nil
+			return nil, true, nil
 		}
 		n := int(binary.BigEndian.Uint16(head[14:16]))
 		if n > 2048 {
-			return nil, fmt.Errorf("%w: v2 payload of %d bytes", errProxyHeader, n)
+			return nil, false, fmt.Errorf("%w: v2 payload of %d bytes", errProxyHeader, n)
 		}
 		frame := make([]byte, 16+n)
 		if _, err := io.ReadFull(r, frame); err != nil {
-			return nil, fmt.Errorf("%w: truncated v2 header", errProxyHeader)
+			return nil, false, fmt.Errorf("%w: truncated v2 header", errProxyHeader)
 		}
-		return parseProxyV2(frame)
+		addr, err := parseProxyV2(frame)
+		return addr, false, err
 	}
-	return nil, nil
+	return nil, true, nil
 }
 
 func isTimeout(err error) bool {

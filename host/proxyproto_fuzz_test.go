@@ -202,6 +202,40 @@ func FuzzParseProxyV2(f *testing.F) {
 	})
 }
 
+func TestReadProxyHeaderRequired(t *testing.T) {
+	cases := []struct {
+		name    string
+		stream  string
+		wantErr bool
+		addr    string
+	}{
+		{"v1 header", "PROXY TCP4 192.0.2.10 192.0.2.20 56324 443\r\nGET / HTTP/1.1\r\n\r\n", false, "192.0.2.10:56324"},
+		{"v1 UNKNOWN is a header", "PROXY UNKNOWN\r\nGET / HTTP/1.1\r\n\r\n", false, ""},
+		{"v2 LOCAL is a header", "\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00GET / HTTP/1.1\r\n\r\n", false, ""},
+		{"plain HTTP", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", true, ""},
+		{"a lone CR", "\r\nGET / HTTP/1.1\r\n\r\n", true, ""},
+		{"a P that is not PROXY", "POST / HTTP/1.1\r\n\r\n", true, ""},
+		{"nothing sent (TCP health check)", "", false, ""},
+	}
+	for _, c := range cases {
+		addr, err := readProxyHeader(bufio.NewReader(strings.NewReader(c.stream)), true)
+		if (err != nil) != c.wantErr {
+			t.Errorf("%s: err %v, want error %v", c.name, err, c.wantErr)
+		}
+		got := ""
+		if addr != nil {
+			got = addr.String()
+		}
+		if got != c.addr {
+			t.Errorf("%s: address %q, want %q", c.name, got, c.addr)
+		}
+		// auto mode never refuses these
+		if _, err := readProxyHeader(bufio.NewReader(strings.NewReader(c.stream)), false); err != nil {
+			t.Errorf("%s: auto mode: %v", c.name, err)
+		}
+	}
+}
+
 func FuzzReadProxyHeader(f *testing.F) {
 	for _, s := range proxyV1Seeds() {
 		f.Add([]byte(s))
@@ -217,8 +251,17 @@ func FuzzReadProxyHeader(f *testing.F) {
 	f.Add([]byte("\r\n\r\n\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReader(bytes.NewReader(data))
-		addr, err := readProxyHeader(r)
+		addr, err := readProxyHeader(r, false)
 		checkProxyResult(t, addr, err)
+		// Required mode answers the same, except that a stream that does
+		// not start with a header becomes an error.
+		addrReq, errReq := readProxyHeader(bufio.NewReader(bytes.NewReader(data)), true)
+		switch {
+		case err != nil && errReq == nil:
+			t.Fatalf("required mode accepted what auto refused (%v): %q", err, data)
+		case addr != nil && (errReq != nil || addrReq == nil || addrReq.String() != addr.String()):
+			t.Fatalf("required mode: %v, %v; auto: %v for %q", addrReq, errReq, addr, data)
+		}
 		if err == nil && addr == nil && r.Buffered() > 0 {
 			// nothing consumed for a stream that has no header
 			if !bytes.HasPrefix(data, []byte("PROXY ")) && !bytes.HasPrefix(data, proxyV2Signature) {

@@ -135,7 +135,8 @@ Flags win over the environment, which wins over the file.`,
 	f.IntVar(&cfg.NotsentLowat, "tcp-notsent-lowat", cfg.NotsentLowat, "bytes of a file the kernel may hold unsent while sending it with sendfile (TCP_NOTSENT_LOWAT; 0 = the system's setting)")
 	f.StringVar(&cfg.SecureSchemeHeaders, "secure-scheme-headers", cfg.SecureSchemeHeaders, "HEADER=value pairs that, from a trusted proxy, mean https")
 	f.BoolVar(&cfg.ForwardedPrefix, "forwarded-prefix", false, "take SCRIPT_NAME from a trusted proxy's X-Forwarded-Prefix")
-	f.BoolVar(&cfg.ProxyProtocol, "proxy-protocol", false, "accept a PROXY protocol v1/v2 header (auto-detected) from --proxy-allow-from peers")
+	f.Var(proxyProtocolFlag{&cfg.ProxyProtocol}, "proxy-protocol", "PROXY protocol v1/v2 header from --proxy-allow-from peers: auto (read when present; given bare) or required (a connection without one is closed)")
+	f.Lookup("proxy-protocol").NoOptDefVal = host.ProxyProtocolAuto.String()
 	f.StringVar(&cfg.ProxyAllowFrom, "proxy-allow-from", cfg.ProxyAllowFrom, "peers allowed to send a PROXY header: IPs, CIDRs or *")
 	f.StringVar(&cfg.AccessLogFile, "access-logfile", "", "access log file, - for stdout (default off)")
 	// Static files, served by Go without calling the app.

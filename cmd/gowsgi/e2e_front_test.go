@@ -1653,6 +1653,52 @@ func TestFrontProxyProtocol(t *testing.T) {
 	})
 }
 
+// --proxy-protocol=required: HAProxy's spec says a receiver must not
+// guess, so an allowed peer's connection without a header is closed
+// unanswered; a header, and a connection that sends nothing, are fine.
+func TestFrontProxyProtocolRequired(t *testing.T) {
+	t.Parallel()
+	s := startFront(t, frontOptions{args: []string{"-b", "127.0.0.1:0", "--proxy-protocol=required"}})
+	env := frontProxyEnv(t, s, []byte("PROXY TCP4 192.0.2.10 192.0.2.20 56324 443\r\n"), "/required-with-header", 2)
+	if env[1]["REMOTE_ADDR"] != "192.0.2.10" {
+		t.Errorf("REMOTE_ADDR %v, want the header's 192.0.2.10", env[1]["REMOTE_ADDR"])
+	}
+
+	health := frontDial(t, "tcp", s.addr) // a TCP health check: connect, close
+	health.Close()
+
+	before := len(s.stderr.String())
+	conn := frontDial(t, "tcp", s.addr)
+	io.WriteString(conn, "GET /required-without-header HTTP/1.1\r\nHost: x\r\n\r\n")
+	after, got, closed := frontWaitClosed(conn, conn, 5*time.Second)
+	if !closed || len(got) > 0 {
+		t.Errorf("plain request: closed=%v after %s, read %.120q; want the connection closed with no answer", closed, after, got)
+	}
+	calls := frontDial(t, "tcp", s.addr) // /calls, through a header as required
+	io.WriteString(calls, "PROXY TCP4 192.0.2.10 192.0.2.20 56325 443\r\nGET /calls HTTP/1.1\r\nHost: x\r\n\r\n")
+	if status, body, _ := frontReadResponse(t, calls, bufio.NewReader(calls), 10*time.Second); status != 200 || strings.Contains(string(body), "/required-without-header") {
+		t.Errorf("/calls: %d %.300s; want 200 without /required-without-header", status, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.stderr.String()[before:], "does not start with one") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	log := s.stderr.String()[before:]
+	if !strings.Contains(log, "does not start with one") {
+		t.Errorf("no log line for the connection without a header:\n%s", log)
+	}
+	if n := strings.Count(log, "closing the connection"); n != 1 {
+		t.Errorf("%d closing lines, want 1 (the health check's empty connection is not an error):\n%s", n, log)
+	}
+
+	t.Run("peers not allowed stay plain", func(t *testing.T) {
+		s2 := startFront(t, frontOptions{args: []string{"-b", "127.0.0.1:0", "--proxy-protocol=required", "--proxy-allow-from", "192.0.2.1"}})
+		if env := frontProxyEnv(t, s2, nil, "/plain-from-unlisted", 1)[0]; env["REMOTE_ADDR"] != "127.0.0.1" {
+			t.Errorf("REMOTE_ADDR %v", env["REMOTE_ADDR"])
+		}
+	})
+}
+
 // ---------------------------------------------------------------------
 // Bad settings
 

@@ -97,3 +97,52 @@ func TestDurationFlagsTakeSecondsOrDurations(t *testing.T) {
 		t.Errorf("--graceful-timeout soon was accepted")
 	}
 }
+
+// --proxy-protocol was a switch: bare, and true in a settings file, still
+// mean auto; =required and GOWSGI_PROXY_PROTOCOL=required ask for it.
+func TestProxyProtocolFlagValues(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "off"},
+		{[]string{"--proxy-protocol"}, "auto"},
+		{[]string{"--proxy-protocol=required"}, "required"},
+		{[]string{"--proxy-protocol=false"}, "off"},
+	} {
+		cmd := newRunCommand()
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		if got := cmd.Flags().Lookup("proxy-protocol").Value.String(); got != c.want {
+			t.Errorf("%q: %s, want %s", c.args, got, c.want)
+		}
+	}
+	if err := newRunCommand().ParseFlags([]string{"--proxy-protocol=sometimes"}); err == nil {
+		t.Errorf("--proxy-protocol=sometimes was accepted")
+	}
+
+	chdirTemp(t, "[tool.gowsgi]\nproxy_protocol = true\n")
+	cmd := newRunCommand()
+	if err := cmd.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := applySettings(cmd.Flags(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := cmd.Flags().Lookup("proxy-protocol").Value.String(); got != "auto" {
+		t.Errorf("proxy_protocol = true in the file: %s, want auto", got)
+	}
+
+	t.Setenv("GOWSGI_PROXY_PROTOCOL", "required")
+	cmd = newRunCommand()
+	if err := cmd.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := applySettings(cmd.Flags(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := cmd.Flags().Lookup("proxy-protocol").Value.String(); got != "required" {
+		t.Errorf("GOWSGI_PROXY_PROTOCOL=required: %s", got)
+	}
+}

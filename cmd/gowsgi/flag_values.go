@@ -6,7 +6,11 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/gowsgi/gowsgi/host"
 )
+
+// Flag values that pflag has no type for.
 
 // secondsOrDuration is a flag that takes a number of seconds ("3600",
 // "0.5") or a Go duration ("1h", "90s"): gunicorn-style and Go-style
@@ -40,3 +44,28 @@ func (v secondsOrDuration) Set(text string) error {
 const secondsOrDurationType = "seconds|duration"
 
 func (v secondsOrDuration) Type() string { return secondsOrDurationType }
+
+// proxyProtocolFlag is --proxy-protocol[=off|auto|required]. Given bare it
+// means auto, so the switch it used to be still reads the same, and a
+// settings file's `proxy_protocol = true` too.
+type proxyProtocolFlag struct{ mode *host.ProxyProtocolMode }
+
+var _ pflag.Value = proxyProtocolFlag{}
+
+func (v proxyProtocolFlag) String() string {
+	if v.mode == nil {
+		return host.ProxyProtocolOff.String()
+	}
+	return v.mode.String()
+}
+
+func (v proxyProtocolFlag) Set(text string) error {
+	mode, err := host.ParseProxyProtocolMode(text)
+	if err != nil {
+		return err
+	}
+	*v.mode = mode
+	return nil
+}
+
+func (v proxyProtocolFlag) Type() string { return "off|auto|required" }
