@@ -553,6 +553,15 @@ func (m *master) retireOneReplaced() {
 }
 
 func (m *master) reload() {
+	// New workers would each fail on a certificate that does not load
+	// (one being rotated, say), and the reload with them; saying so
+	// once, before any starts, names the real cause.
+	if m.cfg.TLS.Enabled() {
+		if _, _, err := buildTLS(m.cfg.TLS); err != nil {
+			m.log.Errorf("Reload refused: %v; the old workers serve on", err)
+			return
+		}
+	}
 	m.gen++
 	m.reloading = true
 	for _, w := range m.workers {

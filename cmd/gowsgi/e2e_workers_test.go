@@ -20,6 +20,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1116,6 +1118,49 @@ func TestWorkersStopWhileLoadingIsQuiet(t *testing.T) {
 	}
 	if !strings.Contains(log, "QUIT while the app loads") {
 		t.Errorf("no worker said why it exited:\n%s", log)
+	}
+}
+
+// TestWorkersReloadRefusedForBadCertificate: a HUP while the certificate
+// file does not load (mid-rotation) starts no worker that would fail on
+// it; the master says why, and the old workers serve on.
+func TestWorkersReloadRefusedForBadCertificate(t *testing.T) {
+	p := newFrontPKI(t)
+	ws := startWorkers(t, "--workers", "2", "--certfile", p.certFile, "--keyfile", p.keyFile)
+	before := ws.waitChildren(t, 2, 15*time.Second)
+	sort.Ints(before)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool}}}
+	get := func() (int, error) {
+		resp, err := client.Get("https://" + strings.TrimPrefix(ws.addr, "https://") + "/pid") // addr keeps its https://
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if status, err := get(); status == 200 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("GET /pid over TLS: %d %v\n%s", status, err, ws.stderr.String())
+		}
+	}
+	if err := os.WriteFile(p.certFile, []byte("-----BEGIN CERTIFICATE-----\nhalf written\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	line := ws.waitLogLine(t, 10*time.Second, "Reload refused")
+	if !strings.Contains(line, p.certFile) {
+		t.Errorf("the refusal does not name the certificate file: %s", line)
+	}
+	time.Sleep(500 * time.Millisecond) // a worker started anyway would be a child now
+	if after := ws.noteChildren(); !slices.Equal(slices.Sorted(slices.Values(after)), before) {
+		t.Errorf("children %v after the refused reload, want the old workers %v\n%s", after, before, ws.stderr.String())
+	}
+	if status, err := get(); status != 200 {
+		t.Errorf("GET /pid after the refused reload: %d %v", status, err)
 	}
 }
 
