@@ -160,12 +160,12 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	if spare != nil {
 		pyConfig.Preload, pyConfig.BeforeLoad = spare.preload, spare.beforeLoad(w, logger)
 	}
-	stopBootQuit := exitOnQuitWhileLoading(logger)
-	defer stopBootQuit()
+	stopLoadingExit := exitOnStopWhileLoading(logger)
+	defer stopLoadingExit()
 	interp, info, err := pybridge.Start(pyConfig)
 	var loadErr *pybridge.LoadError
 	if cfg.Reload && w != nil && errors.As(err, &loadErr) {
-		stopBootQuit()
+		stopLoadingExit()
 		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message)
 	}
 	if err != nil {
@@ -207,7 +207,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(signals)
-	stopBootQuit()
+	stopLoadingExit()
 	serveErr := make(chan error, len(listeners))
 	var fast *http1Front // plain HTTP/1.1's own request loop, when on
 	if front.tls == nil && !cfg.NetHTTPOnly && len(listeners) > 0 {
@@ -442,19 +442,21 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// exitOnQuitWhileLoading makes SIGQUIT end the process at once, with a log
-// line, until the returned stop is called (more than once is fine). While
-// the app loads there is nothing to drain, and Go's default action for
-// SIGQUIT is a dump of every goroutine: a master's fast stop, or a Ctrl-C
-// that a master turns into one, printed a page per booting worker.
-func exitOnQuitWhileLoading(logger *Logger) (stop func()) {
+// exitOnStopWhileLoading makes TERM, INT and QUIT end the process at once,
+// with a log line and status 0, until the returned stop is called (more
+// than once is fine). While the app loads there is nothing to drain. Go's
+// default action for QUIT is a dump of every goroutine (a master's fast
+// stop, or a Ctrl-C that a master turns into one, printed a page per
+// booting worker), and for TERM and INT a silent death by the signal,
+// which a stop during a slow import looked like a crash.
+func exitOnStopWhileLoading(logger *Logger) (stop func()) {
 	quit := make(chan os.Signal, 1)
 	done := make(chan struct{})
-	signal.Notify(quit, syscall.SIGQUIT)
+	signal.Notify(quit, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	go func() {
 		select {
-		case <-quit:
-			logger.Infof("Handling signal: QUIT while the app loads; exiting")
+		case sig := <-quit:
+			logger.Infof("Handling signal: %s while the app loads; exiting", signalNames[sig.(syscall.Signal)])
 			os.Exit(0)
 		case <-done:
 		}

@@ -20,6 +20,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -1118,6 +1119,47 @@ func TestWorkersStopWhileLoadingIsQuiet(t *testing.T) {
 	}
 	if !strings.Contains(log, "QUIT while the app loads") {
 		t.Errorf("no worker said why it exited:\n%s", log)
+	}
+}
+
+// TestSingleProcessStopWhileLoading: without a master (a container's
+// entrypoint), TERM or INT during a slow import ends the process at once
+// with a log line and status 0, not silently by the signal's default.
+func TestSingleProcessStopWhileLoading(t *testing.T) {
+	requireVenv(t)
+	dir := t.TempDir()
+	writeWorkersApp(t, dir, "1")
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			// Not startServer: a single process listens only once the app
+			// has loaded.
+			cmd := exec.Command(gowsgiBin, "run", "-b", "127.0.0.1:0", "--virtualenv", testVenv, "--chdir", dir, "workers_app:application")
+			cmd.Env = append(os.Environ(), "WORKERS_APP_IMPORT_DELAY=10")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			time.Sleep(1500 * time.Millisecond) // inside the import now
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Errorf("%v; want exit status 0\n%s", err, stderr.String())
+				}
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Fatalf("still running 5 s after %s during a 10 s import\n%s", sig, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "while the app loads; exiting") {
+				t.Errorf("no line saying why it exited:\n%s", stderr.String())
+			}
+		})
 	}
 }
 
