@@ -1,11 +1,13 @@
 package host
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/gowsgi/gowsgi/pybridge"
@@ -191,6 +193,10 @@ func applyHead(head *pybridge.Head, store *headerStore) (responseHead, error) {
 			continue
 		}
 		if key == "Content-Length" {
+			// Spaces or tabs around the digits are the field's optional
+			// whitespace (RFC 9110 5.5), which gunicorn strips too.
+			raw = bytes.Trim(raw, " \t")
+			value = strings.Trim(value, " \t")
 			n, perr := strconv.ParseInt(value, 10, 64)
 			if perr != nil || !allDigits(raw) || (rh.contentLength >= 0 && rh.contentLength != n) {
 				clear(h)
@@ -207,6 +213,13 @@ func applyHead(head *pybridge.Head, store *headerStore) (responseHead, error) {
 			slots[i] = value
 			h[key] = slots[i : i+1 : i+1]
 		}
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		// None from the app means none on the wire. Without this nil
+		// entry net/http, and the fast path that follows it, would sniff
+		// one from the body: user content the app sent with nosniff
+		// would go out as text/html.
+		h["Content-Type"] = nil
 	}
 	return rh, nil
 }

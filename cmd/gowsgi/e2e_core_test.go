@@ -67,6 +67,36 @@ func TestHelloAndHead(t *testing.T) {
 	}
 }
 
+// An app that sets no Content-Type gets none: net/http would sniff one
+// from the body, and turn user content the app marked nosniff into
+// text/html. A Content-Length with spaces around it is read as gunicorn
+// reads it. Both HTTP/1.1 paths, whole and streamed bodies, GET and HEAD.
+func TestNoContentTypeIsSniffed(t *testing.T) {
+	t.Parallel()
+	const query = "?body=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{{"fast path", nil}, {"net/http", []string{"--net-http-only"}}} {
+		s := startApps(t, "errors:application", mode.args...)
+		for _, variant := range []string{"", "&stream=1", "&length=1"} {
+			for _, method := range []string{http.MethodGet, http.MethodHead} {
+				resp, body := s.do(t, method, "/no-content-type"+query+variant, nil)
+				expectStatus(t, resp, body, 200)
+				if v, ok := resp.Header["Content-Type"]; ok {
+					t.Errorf("%s, %s %s: Content-Type %q sent; the app set none", mode.name, method, variant, v)
+				}
+				if method == http.MethodGet && string(body) != "<script>alert(1)</script>" {
+					t.Errorf("%s, GET %s: body %q", mode.name, variant, body)
+				}
+				if variant == "&length=1" && resp.ContentLength != 25 {
+					t.Errorf("%s, %s: Content-Length %d, want 25 (the app's \" 25 \")", mode.name, method, resp.ContentLength)
+				}
+			}
+		}
+	}
+}
+
 func TestBadAppsGet500AndServerKeepsServing(t *testing.T) {
 	s := startApps(t, "errors:application")
 	cases := []struct {

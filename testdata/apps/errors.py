@@ -450,6 +450,21 @@ class _CloseRaises:
         raise RuntimeError("close() failed on purpose")
 
 
+def r_no_content_type(environ, start_response, path):
+    # Not wrapped in wsgiref.validate in the tests: it requires a
+    # Content-Type, which PEP 3333 does not. Headers and body from the query: ?body=... (the body), ?stream=1
+    # (yielded in two pieces, length unknown), ?length=1 (a Content-Length,
+    # written with spaces around it as an app may).
+    body = _qarg(environ, "body", str, "").encode("latin-1")
+    headers = [("X-Content-Type-Options", "nosniff")]
+    if _qarg(environ, "length", int, 0):
+        headers.append(("Content-Length", " %d " % len(body)))
+    start_response("200 OK", headers)
+    if _qarg(environ, "stream", int, 0):
+        return Tracked(path, [body[:3], body[3:]])
+    return Tracked(path, [body])
+
+
 def r_close_raises(environ, start_response, path):
     """The body is complete; close() raises: the response still stands."""
     start_response("200 OK", [("Content-Type", "text/plain")])
@@ -461,6 +476,7 @@ ROUTES = {
     "/length-too-short": r_length_too_short,
     "/length-too-long": r_length_too_long,
     "/close-raises": r_close_raises,
+    "/no-content-type": r_no_content_type,
     "/raise-before-start": r_raise_before_start,
     "/non-iterable": r_non_iterable,
     "/yield-str": r_yield_str,
