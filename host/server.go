@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -45,28 +44,36 @@ func Run(cfg Config) error {
 	if w, ok, err := workerFromEnvironment(); err != nil {
 		return err
 	} else if ok {
-		return serve(cfg, logger, w.listeners, w)
+		return serve(cfg, logger, w.listeners, w, exitOnStopWhileLoading(logger))
 	}
 	if cfg.NeedsMaster() {
 		return runMaster(cfg, logger)
 	}
+	// Stop signals are caught before the socket files and the pid file
+	// exist, so that a stop during start-up removes them.
+	loading := exitOnStopWhileLoading(logger)
+	defer loading.stop()
 	// Bind before importing the app: a busy port fails fast and cheaply.
 	listeners, err := listenAll(cfg.Binds, cfg.listenOptions(), logger)
 	if err != nil {
 		return err
 	}
+	loading.beforeExit(func() { closeAll(listeners) }) // unlinks the socket files it made
 	removePid, err := writePidFile(cfg.PidFile)
 	if err != nil {
 		closeAll(listeners)
 		return err
 	}
 	defer removePid()
-	return serve(cfg, logger, listeners, nil)
+	loading.beforeExit(removePid)
+	return serve(cfg, logger, listeners, nil, loading)
 }
 
 // serve imports the app and serves it on listeners until a stop signal.
 // w is the link to the master when this process is a worker, else nil.
-func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) error {
+// loading handles stop signals until serve catches them itself.
+func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink, loading *loadingExit) error {
+	defer loading.stop()
 	defer closeAll(listeners)
 	// The venv is relative to where gowsgi was started; --pythonpath
 	// entries to --chdir, as gunicorn does.
@@ -160,12 +167,10 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	if spare != nil {
 		pyConfig.Preload, pyConfig.BeforeLoad = spare.preload, spare.beforeLoad(w, logger)
 	}
-	stopLoadingExit := exitOnStopWhileLoading(logger)
-	defer stopLoadingExit()
 	interp, info, err := pybridge.Start(pyConfig)
 	var loadErr *pybridge.LoadError
 	if cfg.Reload && w != nil && errors.As(err, &loadErr) {
-		stopLoadingExit()
+		loading.stop()
 		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message)
 	}
 	if err != nil {
@@ -207,7 +212,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink) 
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(signals)
-	stopLoadingExit()
+	loading.stop()
 	serveErr := make(chan error, len(listeners))
 	var fast *http1Front // plain HTTP/1.1's own request loop, when on
 	if front.tls == nil && !cfg.NetHTTPOnly && len(listeners) > 0 {
@@ -440,32 +445,4 @@ type logWriter struct{ l *Logger }
 func (w logWriter) Write(p []byte) (int, error) {
 	w.l.Warningf("%s", strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-// exitOnStopWhileLoading makes TERM, INT and QUIT end the process at once,
-// with a log line and status 0, until the returned stop is called (more
-// than once is fine). While the app loads there is nothing to drain. Go's
-// default action for QUIT is a dump of every goroutine (a master's fast
-// stop, or a Ctrl-C that a master turns into one, printed a page per
-// booting worker), and for TERM and INT a silent death by the signal,
-// which a stop during a slow import looked like a crash.
-func exitOnStopWhileLoading(logger *Logger) (stop func()) {
-	quit := make(chan os.Signal, 1)
-	done := make(chan struct{})
-	signal.Notify(quit, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
-	go func() {
-		select {
-		case sig := <-quit:
-			logger.Infof("Handling signal: %s while the app loads; exiting", signalNames[sig.(syscall.Signal)])
-			os.Exit(0)
-		case <-done:
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			signal.Stop(quit)
-			close(done)
-		})
-	}
 }

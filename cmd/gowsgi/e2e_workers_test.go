@@ -1124,7 +1124,8 @@ func TestWorkersStopWhileLoadingIsQuiet(t *testing.T) {
 
 // TestSingleProcessStopWhileLoading: without a master (a container's
 // entrypoint), TERM or INT during a slow import ends the process at once
-// with a log line and status 0, not silently by the signal's default.
+// with a log line and status 0, not silently by the signal's default, and
+// removes its unix socket file and pid file.
 func TestSingleProcessStopWhileLoading(t *testing.T) {
 	requireVenv(t)
 	dir := t.TempDir()
@@ -1133,7 +1134,9 @@ func TestSingleProcessStopWhileLoading(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			// Not startServer: a single process listens only once the app
 			// has loaded.
-			cmd := exec.Command(gowsgiBin, "run", "-b", "127.0.0.1:0", "--virtualenv", testVenv, "--chdir", dir, "workers_app:application")
+			files := t.TempDir()
+			sock, pid := filepath.Join(files, "s.sock"), filepath.Join(files, "s.pid")
+			cmd := exec.Command(gowsgiBin, "run", "-b", "127.0.0.1:0", "-b", "unix:"+sock, "--pid", pid, "--virtualenv", testVenv, "--chdir", dir, "workers_app:application")
 			cmd.Env = append(os.Environ(), "WORKERS_APP_IMPORT_DELAY=10")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -1158,6 +1161,11 @@ func TestSingleProcessStopWhileLoading(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), "while the app loads; exiting") {
 				t.Errorf("no line saying why it exited:\n%s", stderr.String())
+			}
+			for _, f := range []string{sock, pid} {
+				if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s left behind (%v)", f, err)
+				}
 			}
 		})
 	}

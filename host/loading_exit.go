@@ -1,0 +1,60 @@
+package host
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+)
+
+// loadingExit makes TERM, INT and QUIT end the process at once, with a
+// log line and status 0, from start-up until the server catches them
+// itself (stop). While the app loads there is nothing to drain. Go's
+// default action for QUIT is a dump of every goroutine (a master's fast
+// stop, or a Ctrl-C that a master turns into one, printed a page per
+// booting worker), and for TERM and INT a silent death by the signal,
+// which looked like a crash and left the pid file and socket files
+// behind.
+type loadingExit struct {
+	quit    chan os.Signal
+	done    chan struct{}
+	stopped sync.Once
+
+	mu      sync.Mutex
+	cleanup []func() // run before exiting, last added first
+}
+
+func exitOnStopWhileLoading(logger *Logger) *loadingExit {
+	l := &loadingExit{quit: make(chan os.Signal, 1), done: make(chan struct{})}
+	signal.Notify(l.quit, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+	go func() {
+		select {
+		case sig := <-l.quit:
+			logger.Infof("Handling signal: %s while the app loads; exiting", signalNames[sig.(syscall.Signal)])
+			l.mu.Lock() // held to the exit: beforeExit adds nothing more
+			for i := len(l.cleanup) - 1; i >= 0; i-- {
+				l.cleanup[i]()
+			}
+			os.Exit(0)
+		case <-l.done:
+		}
+	}()
+	return l
+}
+
+// beforeExit adds f to what an exit on a stop signal runs first.
+func (l *loadingExit) beforeExit(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cleanup = append(l.cleanup, f)
+}
+
+// stop hands the stop signals back (more than once is fine); the caller
+// must have its own signal.Notify in place already, or a signal in
+// between gets the default action.
+func (l *loadingExit) stop() {
+	l.stopped.Do(func() {
+		signal.Stop(l.quit)
+		close(l.done)
+	})
+}
