@@ -324,10 +324,14 @@ class FileWrapper:
 
     def sendfile_position(self):
         """(fd, offset) when the file can be sent with sendfile, else None."""
+        # Any Exception means "no descriptor": a hand-written file-like's
+        # fileno() may raise NotImplementedError or TypeError, and then the
+        # body is read through __iter__. A RequestTimeout (BaseException)
+        # still fails the request.
         try:
             fd = self.filelike.fileno()
             offset = self.filelike.tell()
-        except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
+        except Exception:
             return None
         if not isinstance(fd, int) or fd < 0:
             return None

@@ -311,9 +311,19 @@ def r_file_wrapper(environ, start_response, path):
     return _file_response(environ, filelike)
 
 
+class _NoFilenoBytesIO(_TrackedBytesIO):
+    """A hand-written file-like whose fileno() raises NotImplementedError."""
+
+    def fileno(self):
+        raise NotImplementedError("no descriptor here")
+
+
 def r_file_wrapper_nofd(environ, start_response, path):
     data = b"in-memory"
-    filelike = _TrackedBytesIO(path, data)
+    if _qarg(environ, "fileno", str, "") == "notimplemented":
+        filelike = _NoFilenoBytesIO(path, data)
+    else:
+        filelike = _TrackedBytesIO(path, data)
     start_response("200 OK", [
         ("Content-Type", "application/octet-stream"),
         ("Content-Length", str(len(data))),
