@@ -381,7 +381,10 @@ func (p *pythonSlots) run(s *slot, j *job) {
 	}
 	if p.track {
 		s.mu.Lock()
-		s.busy, s.method, s.path, s.start = true, j.x.r.Method, j.x.r.URL.Path, time.Now()
+		// Escaped: the path reaches the error log (--request-timeout,
+		// and the master's WORKER TIMEOUT line), where a decoded %0a
+		// could write a line of the client's own.
+		s.busy, s.method, s.path, s.start = true, j.x.r.Method, j.x.r.URL.EscapedPath(), time.Now()
 		s.thread, s.seq, s.interrupted = t, t.NextRequest(), false
 		s.mu.Unlock()
 	}

@@ -565,6 +565,18 @@ func TestErrorLogLinesCannotBeForgedByThePath(t *testing.T) {
 	}
 }
 
+// The same for the --request-timeout warning, whose path the master's
+// WORKER TIMEOUT line takes from the same place.
+func TestRequestTimeoutLogLineCannotBeForgedByThePath(t *testing.T) {
+	s := startServer(t, serverOptions{app: "workers_app:application", dir: "testdata/apps", args: []string{"--request-timeout", "0.3"}})
+	resp, body := s.get(t, "/sleep/%0a[2026-01-01]%20[CRITICAL]%20forged?s=1")
+	resp.Body.Close()
+	s.waitLog(t, "past --request-timeout")
+	if log := s.stderr.String(); strings.Contains(log, "\n[2026-01-01] [CRITICAL] forged") || !strings.Contains(strings.ToLower(log), "/sleep/%0a") {
+		t.Errorf("the path reached the log unescaped (answer %d %q):\n%s", resp.StatusCode, body, log)
+	}
+}
+
 func TestExpectContinue(t *testing.T) {
 	s := startApps(t, "environ_dump:application")
 	conn := rawConn(t, s)

@@ -9,7 +9,8 @@ Routes (PATH_INFO; numbers come from the query string):
     /version     200 VERSION (tests copy this file, edit VERSION, send HUP)
     /sleep?s=S   200 "slept" after time.sleep(S) (default 1).  The thread
                  is blocked in C, so an async exception (--request-timeout)
-                 only lands when the sleep returns
+                 only lands when the sleep returns.  /sleep/ANYTHING
+                 is the same (a path for tests of what the logs show)
     /spin?s=S    200 "spun" after a pure-Python busy loop of S seconds
                  (default 1): --request-timeout interrupts it
     /exit        os._exit(1): the worker dies mid-request, no response
@@ -85,7 +86,7 @@ def application(environ, start_response):
             return _respond(start_response, "200 OK", str(os.getpid()).encode())
         if path == "/version":
             return _respond(start_response, "200 OK", VERSION.encode())
-        if path == "/sleep":
+        if path == "/sleep" or path.startswith("/sleep/"):
             time.sleep(_number(environ, "s", 1.0))
             return _respond(start_response, "200 OK", b"slept")
         if path == "/spin":
