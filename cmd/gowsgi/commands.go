@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -42,9 +41,7 @@ func newRunCommand() *cobra.Command {
 // each of its settings came from.
 func newAppCommand(use, short, long string, action func(*cobra.Command, host.Config, *settings) error) *cobra.Command {
 	cfg := host.DefaultConfig()
-	// Flags whose text is not the Config type: gunicorn's seconds, octal.
-	timeoutSeconds := cfg.Timeout.Seconds()
-	keepAliveSeconds := cfg.KeepAlive.Seconds()
+	// A flag whose text is not the Config type: octal.
 	umaskText := "0"
 	cmd := &cobra.Command{
 		Use:   use,
@@ -80,8 +77,6 @@ Flags win over the environment, which wins over the file.`,
 			cfg.App = set.app
 			cfg.Version = version
 			cfg.TimeoutSet = cmd.Flags().Changed("timeout") || os.Getenv("GOWSGI_TIMEOUT") != ""
-			cfg.Timeout = time.Duration(timeoutSeconds * float64(time.Second))
-			cfg.KeepAlive = time.Duration(keepAliveSeconds * float64(time.Second))
 			mask, err := strconv.ParseUint(strings.TrimPrefix(umaskText, "0o"), 8, 32)
 			if err != nil || mask > 0o777 {
 				return usageError{fmt.Errorf("--umask %q: want an octal mask such as 022", umaskText)}
@@ -105,7 +100,7 @@ Flags win over the environment, which wins over the file.`,
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "error log level: debug, info, warning, error, critical")
 	f.StringVar(&cfg.ForwardedAllowIPs, "forwarded-allow-ips", cfg.ForwardedAllowIPs, "peers trusted to set X-Forwarded-*/Forwarded: IPs, CIDRs or *, comma-separated (unix-socket peers always)")
 	f.IntVarP(&cfg.Workers, "workers", "w", cfg.Workers, "worker processes; more than 1 starts a supervising master")
-	f.Float64Var(&timeoutSeconds, "timeout", timeoutSeconds, "seconds before a silent worker, or one whose request runs this long, is killed and replaced (0 = off; given explicitly, a master runs)")
+	f.Var(secondsOrDuration{&cfg.Timeout}, "timeout", "time before a silent worker, or one whose request runs this long, is killed and replaced (0 = off; given explicitly, a master runs)")
 	f.IntVar(&cfg.MaxRequests, "max-requests", 0, "replace a worker after this many requests (0 = never)")
 	f.IntVar(&cfg.MaxRequestsJitter, "max-requests-jitter", 0, "add rand(0..N) to --max-requests per worker")
 	f.Int64Var(&cfg.MaxWorkerMemory, "max-worker-memory", 0, "replace a worker whose RSS exceeds this many MB (0 = no limit)")
@@ -127,7 +122,7 @@ Flags win over the environment, which wins over the file.`,
 	f.IntVar(&cfg.LimitRequestFields, "limit-request-fields", cfg.LimitRequestFields, "most request headers, else 431 (0 = unlimited)")
 	f.IntVar(&cfg.LimitRequestFieldSize, "limit-request-field-size", cfg.LimitRequestFieldSize, "longest request header line in bytes, else 431 (0 = unlimited)")
 	f.Int64Var(&cfg.LimitRequestBody, "limit-request-body", 0, "largest request body in bytes, else 413 before the app runs (0 = unlimited)")
-	f.Float64Var(&keepAliveSeconds, "keep-alive", keepAliveSeconds, "seconds an idle keep-alive connection stays open")
+	f.Var(secondsOrDuration{&cfg.KeepAlive}, "keep-alive", "time an idle keep-alive connection stays open")
 	f.Var(secondsOrDuration{&cfg.HeaderTimeout}, "header-timeout", "time a client has to send the whole request head (slowloris)")
 	f.Var(secondsOrDuration{&cfg.BodyTimeout}, "body-timeout", "longest wait for more request body bytes, else 408 (0 = none)")
 	f.Var(secondsOrDuration{&cfg.WriteTimeout}, "write-timeout", "longest wait for a client to take more response bytes (0 = none)")

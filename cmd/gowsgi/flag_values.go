@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -28,6 +29,11 @@ func (v secondsOrDuration) String() string {
 
 func (v secondsOrDuration) Set(text string) error {
 	if seconds, err := strconv.ParseFloat(text, 64); err == nil {
+		// NaN, ±Inf and anything past Duration's range (about 292
+		// years) would convert to a nonsense negative value.
+		if math.IsNaN(seconds) || math.Abs(seconds) > maxDurationSeconds {
+			return fmt.Errorf("want seconds (3600) or a duration (1h), at most %.0f seconds", maxDurationSeconds)
+		}
 		*v.d = time.Duration(seconds * float64(time.Second))
 		return nil
 	}
@@ -38,6 +44,10 @@ func (v secondsOrDuration) Set(text string) error {
 	*v.d = d
 	return nil
 }
+
+// maxDurationSeconds is the most seconds a time.Duration holds, rounded
+// down so that the product with time.Second stays in range.
+const maxDurationSeconds = float64(math.MaxInt64/int64(time.Second)) - 1
 
 // secondsOrDurationType is its Type: `gowsgi config` writes such a value
 // as a TOML number of seconds.

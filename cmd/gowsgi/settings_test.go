@@ -82,19 +82,21 @@ func TestConfigFileRejectsWhatIsNotASetting(t *testing.T) {
 func TestDurationFlagsTakeSecondsOrDurations(t *testing.T) {
 	cmd := newRunCommand()
 	args := []string{"--graceful-timeout", "30", "--header-timeout", "0.5", "--body-timeout", "1m",
-		"--write-timeout", "90s", "--request-timeout", "2", "--ready-timeout", "250ms", "--worker-lifetime", "1h"}
+		"--write-timeout", "90s", "--request-timeout", "2", "--ready-timeout", "250ms", "--worker-lifetime", "1h", "--timeout", "2m", "--keep-alive", "7.5"}
 	if err := cmd.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"graceful-timeout": "30", "header-timeout": "0.5", "body-timeout": "60",
-		"write-timeout": "90", "request-timeout": "2", "ready-timeout": "0.25", "worker-lifetime": "3600"}
+		"write-timeout": "90", "request-timeout": "2", "ready-timeout": "0.25", "worker-lifetime": "3600", "timeout": "120", "keep-alive": "7.5"}
 	for name, value := range want {
 		if got := cmd.Flags().Lookup(name).Value.String(); got != value {
 			t.Errorf("--%s: %s seconds, want %s", name, got, value)
 		}
 	}
-	if err := newRunCommand().ParseFlags([]string{"--graceful-timeout", "soon"}); err == nil {
-		t.Errorf("--graceful-timeout soon was accepted")
+	for _, bad := range []string{"soon", "nan", "inf", "-inf", "1e10", "9999999999"} {
+		if err := newRunCommand().ParseFlags([]string{"--graceful-timeout", bad}); err == nil {
+			t.Errorf("--graceful-timeout %s was accepted", bad)
+		}
 	}
 }
 
