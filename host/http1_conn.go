@@ -332,7 +332,8 @@ func (c *http1Conn) serveRequest() (keep bool) {
 func (c *http1Conn) handOff() {
 	_ = c.rwc.SetReadDeadline(time.Time{})
 	c.clearWriteDeadline()
-	pc := &prefixConn{Conn: c.rwc, prefix: bytes.Clone(c.in[c.r:c.w])}
+	prefix := bytes.Clone(c.in[c.r:c.w])
+	pc := &prefixConn{Conn: c.rwc, prefix: prefix, log: c.front.log, head: prefix}
 	// Fresh under its new name before the old one goes, so that a drain
 	// never sees a moment with neither (net/http marks it again).
 	c.front.conns.hook(pc, http.StateNew)

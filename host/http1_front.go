@@ -212,6 +212,11 @@ var _ net.Conn = (*prefixConn)(nil)
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+
+	// For the log line of a request net/http refuses (http1_rejected.go).
+	log   *Logger
+	head  []byte // prefix as handed over: its first line, if refused
+	wrote bool   // a response went out: the first request was answered
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
@@ -232,9 +237,4 @@ func (c *prefixConn) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // CloseWrite lets net/http half-close the connection, as on a TCPConn.
-func (c *prefixConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
+func (c *prefixConn) CloseWrite() error { return closeWrite(c.Conn) }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -548,6 +549,58 @@ func rawConn(t *testing.T, s *testServer) net.Conn {
 	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	return conn
+}
+
+// A request net/http refuses before any handler runs gets a warning that
+// names the client, the status and (first on its connection) the request
+// line, as gunicorn's "Invalid request from ip=..."; a request that is
+// answered, refused by the app or handed to net/http whole, gets none.
+func TestMalformedRequestsAreLogged(t *testing.T) {
+	s := startApps(t, "errors:application")
+	cases := []struct {
+		name, request, status, line string
+	}{
+		{"not HTTP", "BLAH\r\n\r\n", "400 Bad Request", `"BLAH"`},
+		{"second Host", "GET /two-hosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "400 Bad Request", `"GET /two-hosts HTTP/1.1"`},
+		{"Content-Length +5", "POST /plus HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello", "400 Bad Request", `"POST /plus HTTP/1.1"`},
+		{"space in a header name", "GET /space HTTP/1.1\r\nHost: a\r\nBad Header: v\r\n\r\n", "400 Bad Request", `"GET /space HTTP/1.1"`},
+		{"HTTP/2.0 request line", "GET /h2 HTTP/2.0\r\nHost: a\r\n\r\n", "505 HTTP Version Not Supported", `"GET /h2 HTTP/2.0"`},
+		{"gzip, chunked", "POST /te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501 Not Implemented", `"POST /te HTTP/1.1"`},
+		{"control byte in the line", "GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request", `"GET /a\x01b HTTP/1.1"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn := rawConn(t, s)
+			io.WriteString(conn, c.request)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no response: %v", err)
+			}
+			resp.Body.Close()
+			if got := strconv.Itoa(resp.StatusCode); !strings.HasPrefix(c.status, got) {
+				t.Fatalf("status %d, want %s", resp.StatusCode, c.status)
+			}
+			tail := " (request line " + c.line + ")"
+			s.waitLog(t, tail)
+			for _, line := range strings.Split(s.stderr.String(), "\n") {
+				if strings.HasSuffix(line, tail) && (!strings.Contains(line, "[WARNING] Invalid request from 127.0.0.1:") || !strings.Contains(line, ": "+c.status)) {
+					t.Errorf("log line %q; want a warning naming the client and %q", line, c.status)
+				}
+			}
+		})
+	}
+	before := strings.Count(s.stderr.String(), "Invalid request from")
+	conn := rawConn(t, s)
+	io.WriteString(conn, "POST /input HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("chunked POST (handed to net/http): %v %v", resp, err)
+	}
+	resp, body := s.get(t, "/no-such-route") // the app's own 404
+	expectStatus(t, resp, body, 404)
+	time.Sleep(200 * time.Millisecond)
+	if after := strings.Count(s.stderr.String(), "Invalid request from"); after != before {
+		t.Errorf("a valid request was logged as invalid:\n%s", s.stderr.String())
+	}
 }
 
 // A request path cannot forge a line of the error log: a decoded %0a is
