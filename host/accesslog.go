@@ -242,12 +242,29 @@ func (a *accessLog) requestHeader(e *accessEntry, name string) string {
 	return e.r.Header.Get(name)
 }
 
+// maxLoggedField bounds one field that a client wrote (the request line,
+// a header) in an access log line. A request refused with 414 or 431 has
+// a line or header over the limits, up to the 1 MB head net/http reads,
+// and a client must not grow the log by a megabyte a request.
+const maxLoggedField = 8 << 10
+
+// boundedField is s, or its first maxLoggedField bytes and a mark of how
+// many were cut.
+func boundedField(s string) string {
+	if len(s) <= maxLoggedField {
+		return s
+	}
+	return s[:maxLoggedField] + "...[+" + strconv.Itoa(len(s)-maxLoggedField) + " bytes]"
+}
+
 // appendLogText appends s to a text log line with the bytes that could
 // forge a line or a field escaped as \xNN, as nginx's escape=default does:
 // control characters (a decoded %0a in the path, a newline in a Basic-auth
 // user name), DEL, the double quote that delimits fields, and the
 // backslash. Other bytes, UTF-8 included, are kept.
+// A field longer than maxLoggedField is cut there (see boundedField).
 func appendLogText(b []byte, s string) []byte {
+	s = boundedField(s)
 	const hex = "0123456789ABCDEF"
 	kept := 0 // s[kept:i] has nothing to escape
 	for i := 0; i < len(s); i++ {
@@ -267,23 +284,23 @@ func (a *accessLog) appendJSON(b []byte, e *accessEntry) []byte {
 	b = append(b, `,"remote_addr":`...)
 	b = appendJSONString(b, remoteHost(r))
 	b = append(b, `,"user":`...)
-	b = appendJSONString(b, remoteUser(r))
+	b = appendJSONString(b, boundedField(remoteUser(r)))
 	b = append(b, `,"request_id":`...)
 	b = appendJSONString(b, e.requestID)
 	b = append(b, `,"method":`...)
-	b = appendJSONString(b, r.Method)
+	b = appendJSONString(b, boundedField(r.Method))
 	b = append(b, `,"uri":`...)
-	b = appendJSONString(b, r.RequestURI)
+	b = appendJSONString(b, boundedField(r.RequestURI))
 	b = append(b, `,"protocol":`...)
-	b = appendJSONString(b, r.Proto)
+	b = appendJSONString(b, boundedField(r.Proto))
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(e.status), 10)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, max(e.size, 0), 10)
 	b = append(b, `,"referer":`...)
-	b = appendJSONString(b, r.Referer())
+	b = appendJSONString(b, boundedField(r.Referer()))
 	b = append(b, `,"user_agent":`...)
-	b = appendJSONString(b, r.UserAgent())
+	b = appendJSONString(b, boundedField(r.UserAgent()))
 	b = append(b, `,"duration_us":`...)
 	b = strconv.AppendInt(b, e.duration.Microseconds(), 10)
 	b = append(b, `,"pid":`...)

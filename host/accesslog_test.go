@@ -101,6 +101,24 @@ func TestAccessLogTextEscapesClientBytes(t *testing.T) {
 	}
 }
 
+// A 414's request line (up to a megabyte) is cut in the access log, in
+// text and JSON lines alike.
+func TestAccessLogCutsHugeClientFields(t *testing.T) {
+	long := "/q?" + strings.Repeat("q", 100_000)
+	for _, json := range []bool{false, true} {
+		var out strings.Builder
+		atoms, _ := parseAccessLogFormat(DefaultAccessLogFormat)
+		a := &accessLog{out: &out, format: atoms, pid: 1, json: json}
+		r := httptest.NewRequest("GET", long, nil)
+		r.Header.Set("User-Agent", strings.Repeat("u", 50_000))
+		a.record(&accessEntry{r: r, status: 414, start: time.Now(), respHeader: http.Header{}})
+		line := out.String()
+		if len(line) > 3*maxLoggedField || !strings.Contains(line, "...[+91811 bytes]") {
+			t.Errorf("json=%v: a %d-byte line, want the URI cut at %d bytes with its mark: %.300q", json, len(line), maxLoggedField, line)
+		}
+	}
+}
+
 func TestValidRequestID(t *testing.T) {
 	for id, want := range map[string]bool{
 		"5cd095e899dec14c-1a": true,
