@@ -48,8 +48,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status := h.limits.check(r); status != 0 {
 		// Refused before the app sees a byte (gunicorn's limits).
 		h.log.Warningf("%s %.100s: %d %s (--limit-request-*)", r.Method, r.RequestURI, status, http.StatusText(status))
-		writeStatus(w, status, true)
-		h.done(j, status, 0)
+		h.done(j, status, writeStatus(w, status, true))
 		return
 	}
 	if r.ProtoMajor == 1 && (r.ProtoMinor == 0 || len(r.TransferEncoding) > 0) {
@@ -72,8 +71,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.readSmallBody(j, r); err != nil {
 		status := bodyErrorStatus(err)
 		h.log.Warningf("%s %s: reading the request body: %v; answered %d", r.Method, r.URL.EscapedPath(), err, status)
-		writeStatus(w, status, true)
-		h.done(j, status, 0)
+		h.done(j, status, writeStatus(w, status, true))
 		return
 	}
 
@@ -409,14 +407,12 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request) {
 		// client, not the app's fault.
 		status := bodyErrorStatus(j.x.bodyErr)
 		h.log.Warningf("%s %s: reading the request body: %v; answered %d", r.Method, r.URL.RequestURI(), j.x.bodyErr, status)
-		writeStatus(w, status, true)
-		h.done(j, status, 0)
+		h.done(j, status, writeStatus(w, status, true))
 	case j.x.timedOut && !j.x.headerWritten:
 		// The app ran past --request-timeout; whatever it answered (or
 		// raised) instead is replaced before a byte went out.
 		h.log.Errorf("Request %s %s ran past --request-timeout; answered 504", r.Method, r.URL.RequestURI())
-		writeStatus(w, http.StatusGatewayTimeout, false)
-		h.done(j, http.StatusGatewayTimeout, 0)
+		h.done(j, http.StatusGatewayTimeout, writeStatus(w, http.StatusGatewayTimeout, false))
 	case !o.Failed:
 		j.x.finish()
 		h.done(j, j.x.head.code, j.x.written)
@@ -427,8 +423,7 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request) {
 		if o.Err != nil {
 			h.log.Errorf("Error handling request %s %s: %v", r.Method, r.URL.RequestURI(), o.Err)
 		}
-		writeStatus(w, http.StatusInternalServerError, false)
-		h.done(j, http.StatusInternalServerError, 0)
+		h.done(j, http.StatusInternalServerError, writeStatus(w, http.StatusInternalServerError, false))
 	default:
 		// Headers are out: the only honest signal left is a cut connection
 		// (the client sees a truncated body), never a second status line.
@@ -442,8 +437,9 @@ func (h *handler) finish(j *job, w http.ResponseWriter, r *http.Request) {
 
 // writeStatus answers with a plain-text status page, dropping whatever
 // headers the app had set; closeConn ends the connection after it (the
-// request's body may be unread).
-func writeStatus(w http.ResponseWriter, code int, closeConn bool) {
+// request's body may be unread). It returns the page's size, for the
+// access log.
+func writeStatus(w http.ResponseWriter, code int, closeConn bool) int64 {
 	text := http.StatusText(code)
 	hdr := w.Header()
 	keepClose := hdr.Get("Connection") == "close"
@@ -455,4 +451,5 @@ func writeStatus(w http.ResponseWriter, code int, closeConn bool) {
 	hdr.Set("Content-Length", strconv.Itoa(len(text)))
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, text)
+	return int64(len(text))
 }

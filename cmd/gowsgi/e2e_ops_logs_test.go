@@ -258,6 +258,10 @@ func TestOpsUSR1ReopensBothLogs(t *testing.T) {
 	if !strings.Contains(string(newAccess), "/ok?rotation=second") || strings.Contains(string(newAccess), "first") {
 		t.Errorf("new access log:\n%s", newAccess)
 	}
+	// gowsgi's own 500 page counts its bytes, as the app's bodies do.
+	if !strings.Contains(string(newAccess), `"GET /raise-before-start?rotation=second HTTP/1.1" 500 21 `) {
+		t.Errorf("the 500 line does not count the page's 21 bytes:\n%s", newAccess)
+	}
 	if !strings.Contains(string(oldError), "raise-before-start?rotation=first") || strings.Contains(string(oldError), "?rotation=second") {
 		t.Errorf("rotated error log:\n%s", oldError)
 	}
