@@ -265,7 +265,11 @@ func (w *http1Response) sendHead(done bool, first []byte) {
 	c.takeOut()
 	out := c.out
 	out = append(out, "HTTP/1.1 "...)
-	if text := http.StatusText(w.status); text != "" {
+	if w.store != nil && w.store.reasonCode == w.status {
+		out = strconv.AppendInt(out, int64(w.status), 10)
+		out = append(out, ' ')
+		out = append(out, w.store.reason...)
+	} else if text := http.StatusText(w.status); text != "" {
 		out = strconv.AppendInt(out, int64(w.status), 10)
 		out = append(out, ' ')
 		out = append(out, text...)

@@ -146,6 +146,10 @@ func applyHead(head *pybridge.Head, store *headerStore) (responseHead, error) {
 		return rh, err
 	}
 	rh.code = code
+	store.reasonCode, store.reason = 0, ""
+	if reason := head.Status()[4:]; string(reason) != http.StatusText(code) {
+		store.reasonCode, store.reason = code, string(reason)
+	}
 	// The values are copied into one block and the header map's slices
 	// cut from one array: no allocation per header, and none at all with
 	// a store that has room.

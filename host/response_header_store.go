@@ -22,6 +22,12 @@ type headerStore struct {
 	block []byte   // the header values, one after another
 	slots []string // backing array of h's one-value slices
 	keys  []string // h's names, sorted for the response head (sendHead)
+
+	// The app's reason phrase for reasonCode, when it is not Go's
+	// StatusText ("302 FOUND" from werkzeug, "299 Whatever"): the fast
+	// path sends it as given, as gunicorn does. net/http cannot.
+	reasonCode int
+	reason     string
 }
 
 // A store that grew past these (an app sent a few large cookies, say) is
@@ -46,6 +52,7 @@ func (s *headerStore) release() {
 	clear(s.h)
 	clear(s.slots)
 	clear(s.keys)
+	s.reasonCode, s.reason = 0, ""
 	if cap(s.block) > maxKeptHeaderBlock || cap(s.slots) > maxKeptHeaderSlots || cap(s.keys) > maxKeptHeaderSlots {
 		return
 	}

@@ -98,6 +98,21 @@ func TestNoContentTypeIsSniffed(t *testing.T) {
 	}
 }
 
+// The app's reason phrase goes out as given (PEP 3333's status string),
+// as gunicorn sends it; Go's own text would say "299 status code 299".
+func TestReasonPhraseAsTheAppGaveIt(t *testing.T) {
+	t.Parallel()
+	s := startApps(t, "errors:application")
+	for _, status := range []string{"200 OK", "299 Whatever", "302 FOUND", "404 Custom Not Here", "200 OK extra", "600 Weird", "200 "} {
+		conn := rawConn(t, s)
+		fmt.Fprintf(conn, "GET /custom-status?status=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", strings.ReplaceAll(status, " ", "%20"))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if want := "HTTP/1.1 " + status + "\r\n"; err != nil || line != want {
+			t.Errorf("status %q: line %q (%v), want %q", status, line, err, want)
+		}
+	}
+}
+
 func TestBadAppsGet500AndServerKeepsServing(t *testing.T) {
 	s := startApps(t, "errors:application")
 	cases := []struct {

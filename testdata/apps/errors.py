@@ -475,6 +475,13 @@ def r_no_content_type(environ, start_response, path):
     return Tracked(path, [body])
 
 
+def r_custom_status(environ, start_response, path):
+    # The status line from ?status= ("299 Whatever", "302 FOUND").
+    status = _qarg(environ, "status", str, "200 OK")
+    start_response(status, TEXT + [("Content-Length", "2")])
+    return Tracked(path, [b"ok"])
+
+
 def r_close_raises(environ, start_response, path):
     """The body is complete; close() raises: the response still stands."""
     start_response("200 OK", [("Content-Type", "text/plain")])
@@ -487,6 +494,7 @@ ROUTES = {
     "/length-too-long": r_length_too_long,
     "/close-raises": r_close_raises,
     "/no-content-type": r_no_content_type,
+    "/custom-status": r_custom_status,
     "/raise-before-start": r_raise_before_start,
     "/non-iterable": r_non_iterable,
     "/yield-str": r_yield_str,
