@@ -7,6 +7,9 @@ package host
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -122,6 +125,49 @@ func DefaultConfig() Config {
 		RequestIDHeader:       "X-Request-ID",
 		ReadyTimeout:          100 * time.Millisecond,
 	}
+}
+
+// resolvePaths makes every relative path setting absolute against the
+// directory gowsgi was started in, before serve changes to --chdir: the
+// pid file, both logs (reopened on SIGUSR1), TLS files, unix sockets (a
+// socket file is removed by the path it was made with) and --reload-extra-
+// file, as --static and --virtualenv already were. Without it some were
+// read from the start directory and some from --chdir, and a master,
+// which never changes directory, read the certificate from another place
+// than its workers.
+func (c *Config) resolvePaths() error {
+	abs := func(p *string) error {
+		if *p == "" || *p == "-" || filepath.IsAbs(*p) {
+			return nil
+		}
+		a, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("make %s absolute: %w", *p, err)
+		}
+		*p = a
+		return nil
+	}
+	paths := []*string{&c.Chdir, &c.Virtualenv, &c.PidFile, &c.AccessLogFile, &c.ErrorLogFile,
+		&c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.CAFile}
+	for i := range c.ReloadExtraFiles {
+		paths = append(paths, &c.ReloadExtraFiles[i])
+	}
+	for _, p := range paths {
+		if err := abs(p); err != nil {
+			return err
+		}
+	}
+	binds := slices.Clone(c.Binds) // the caller's slice stays as given
+	for i, b := range binds {
+		if path, ok := strings.CutPrefix(b, "unix:"); ok {
+			if err := abs(&path); err != nil {
+				return err
+			}
+			binds[i] = "unix:" + path
+		}
+	}
+	c.Binds = binds
+	return nil
 }
 
 // Validate reports the first setting that cannot work.

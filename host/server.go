@@ -33,6 +33,9 @@ func Run(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return &ConfigError{err}
 	}
+	if err := cfg.resolvePaths(); err != nil {
+		return &ConfigError{err}
+	}
 	level, _ := parseLevel(cfg.LogLevel)
 	logger, err := openErrorLog(cfg.ErrorLogFile, level, cfg.LogFormat == "json")
 	if err != nil {

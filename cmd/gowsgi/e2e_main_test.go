@@ -97,6 +97,9 @@ type serverOptions struct {
 	env  []string // extra KEY=VALUE
 	// runUnder is a command line gowsgi runs under (e.g. chrt), if any.
 	runUnder []string
+	// cwd is the directory gowsgi starts in (startServerLoggingTo only);
+	// "" is the test's.
+	cwd string
 }
 
 // testServer is a running gowsgi subprocess.

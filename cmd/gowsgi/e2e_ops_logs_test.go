@@ -7,6 +7,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -216,6 +217,59 @@ func TestOpsRequestIDInEnviron(t *testing.T) {
 	})
 }
 
+// Relative path settings name files in the directory gowsgi started in,
+// with --chdir too: the pid file, both logs (also as SIGUSR1 reopens
+// them) and a unix socket, which are removed from there at exit.
+func TestRelativePathsAreFromTheStartDirectory(t *testing.T) {
+	start := t.TempDir()
+	in := func(name string) string { return filepath.Join(start, name) }
+	misplaced := []string{"acc.log", "err.log", "g.pid", "s.sock"}
+	t.Cleanup(func() { // a regression must not leave files in the repo
+		for _, f := range misplaced {
+			os.Remove(filepath.Join(repoRoot, "testdata", "apps", f))
+		}
+	})
+	s := startServerLoggingTo(t, serverOptions{app: "hello:application", dir: "testdata/apps", cwd: start,
+		args: []string{"-b", "unix:s.sock", "--pid", "g.pid", "--access-logfile", "acc.log"}}, "err.log")
+	resp, body := s.get(t, "/")
+	expectStatus(t, resp, body, 200)
+	waitFileLines(t, in("acc.log"), 1)
+	for _, f := range []string{"g.pid", "s.sock"} {
+		if _, err := os.Stat(in(f)); err != nil {
+			t.Errorf("%s is not in the start directory: %v", f, err)
+		}
+	}
+	for _, f := range misplaced {
+		if _, err := os.Stat(filepath.Join(repoRoot, "testdata", "apps", f)); err == nil {
+			t.Errorf("%s was made in the --chdir directory", f)
+		}
+	}
+	if err := os.Rename(in("err.log"), in("err.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(in("err.log")); err != nil; _, err = os.Stat(in("err.log")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the error log was not reopened in the start directory after SIGUSR1")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.waitExit(t, 10*time.Second); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	for _, f := range []string{"g.pid", "s.sock"} {
+		if _, err := os.Stat(in(f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left in the start directory at exit (%v)", f, err)
+		}
+	}
+}
+
 // SIGUSR1 reopens both log files after logrotate moved them.
 func TestOpsUSR1ReopensBothLogs(t *testing.T) {
 	dir := t.TempDir()
@@ -291,6 +345,7 @@ func startServerLoggingTo(t *testing.T, o serverOptions, errorFile string) *test
 	args = append(append(args, o.args...), o.app)
 	s := &testServer{cmd: exec.Command(gowsgiBin, args...), stderr: &syncBuffer{}, stdout: &syncBuffer{}, exited: make(chan struct{})}
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	s.cmd.Dir = o.cwd
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +356,7 @@ func startServerLoggingTo(t *testing.T, o serverOptions, errorFile string) *test
 	t.Cleanup(func() { s.stop(t) })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		data, _ := os.ReadFile(errorFile)
+		data, _ := os.ReadFile(filepath.Join(o.cwd, errorFile)) // a relative one is gowsgi's
 		if m := listeningLine.FindSubmatch(data); m != nil {
 			s.addr = strings.TrimPrefix(string(m[1]), "http://")
 			s.url = "http://" + s.addr
