@@ -77,8 +77,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	status, runner := h.dispatch(j, r)
 	if status != 0 {
-		http.Error(w, http.StatusText(status), status)
-		h.done(j, status, 0)
+		h.done(j, status, writeStatus(w, status, false))
 		return
 	}
 	// A streamed response may still be on its way (stream.go): wait for

@@ -25,20 +25,25 @@ func (c *prefixConn) Write(p []byte) (int, error) {
 }
 
 // netHTTPRefusal reports whether p is one of net/http's canned refusals
-// and returns its status line ("400 Bad Request: missing required Host
-// header"). Those are written whole in one write, end their head with
-// "Connection: close", and, unlike every response a handler makes, carry
-// no Date header.
+// and returns its status ("400 Bad Request: missing required Host
+// header"). They are written whole, in one write, in exactly this form
+// (net/http's server.go): "HTTP/1.1 " + status + the headers below +
+// the status again as the body, or, for a 501, "Unsupported transfer
+// encoding". A handler's response never has that shape: net/http adds a
+// Date to it and an app's body cannot start a write that is all of it.
 func netHTTPRefusal(p []byte) (status []byte, ok bool) {
 	const proto = "HTTP/1.1 "
+	const headers = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 	if len(p) < len(proto)+3 || string(p[:len(proto)]) != proto || (p[len(proto)] != '4' && p[len(proto)] != '5') {
 		return nil, false
 	}
-	head, _, found := bytes.Cut(p, []byte("\r\n\r\n"))
-	if !found || !bytes.HasSuffix(head, []byte("\r\nConnection: close")) || bytes.Contains(head, []byte("\r\nDate: ")) {
+	status, body, found := bytes.Cut(p[len(proto):], []byte(headers))
+	if !found || bytes.IndexByte(status, '\n') >= 0 {
 		return nil, false
 	}
-	status, _, _ = bytes.Cut(head[len(proto):], []byte("\r\n"))
+	if !bytes.Equal(body, status) && string(body) != "Unsupported transfer encoding" {
+		return nil, false
+	}
 	return status, true
 }
 

@@ -1566,3 +1566,29 @@ func TestHTTP1FrontSmallFileLeavesWithTheHead(t *testing.T) {
 		}
 	}
 }
+
+// netHTTPRefusal knows net/http's canned refusals exactly, and a response
+// body that only looks like one (an app echoing a client's bytes) is not
+// taken for one.
+func TestNetHTTPRefusalShapes(t *testing.T) {
+	const h = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+	for _, c := range []struct {
+		write  string
+		status string // "" for not a refusal
+	}{
+		{"HTTP/1.1 400 Bad Request" + h + "400 Bad Request", "400 Bad Request"},
+		{"HTTP/1.1 400 Bad Request: missing required Host header" + h + "400 Bad Request: missing required Host header", "400 Bad Request: missing required Host header"},
+		{"HTTP/1.1 431 Request Header Fields Too Large" + h + "431 Request Header Fields Too Large", "431 Request Header Fields Too Large"},
+		{"HTTP/1.1 501 Not Implemented" + h + "Unsupported transfer encoding", "501 Not Implemented"},
+		{"HTTP/1.1 400 Bad Request" + h + "400 Bad Request and more", ""},
+		{"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" + strings.Repeat("x", 5000), ""},
+		{"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nDate: x\r\nConnection: close\r\n\r\n404 Not Found", ""},
+		{"HTTP/1.1 200 OK" + h + "200 OK", ""},
+		{"hello", ""},
+	} {
+		status, ok := netHTTPRefusal([]byte(c.write))
+		if ok != (c.status != "") || string(status) != c.status {
+			t.Errorf("%.60q: %q %v, want %q", c.write, status, ok, c.status)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -233,11 +234,18 @@ func TestDispatchQueueTimeoutAndHalfClosedClient(t *testing.T) {
 	busy := h.python.claim() // a request that runs (and blocks) for now
 	h.python.mu.Unlock()
 
+	var logged strings.Builder
+	atoms, _ := parseAccessLogFormat(`%(s)s %(b)s`)
+	h.access = &accessLog{out: &logged, format: atoms, pid: 1}
 	w := newBenchWriter()
 	h.ServeHTTP(w, benchRequest())
 	if w.status != http.StatusServiceUnavailable {
 		t.Fatalf("with the only slot stuck: %d, want 503", w.status)
 	}
+	if logged.String() != "503 19\n" || w.n != 19 {
+		t.Errorf("access line %q for a %d-byte page; want the page's 19 bytes counted", logged.String(), w.n)
+	}
+	h.access = nil
 
 	// net/http cancels the context when the client half-closes.
 	r := benchRequest()
