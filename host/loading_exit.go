@@ -31,7 +31,7 @@ func exitOnStopWhileLoading(logger *Logger) *loadingExit {
 		select {
 		case sig := <-l.quit:
 			logger.Infof("Handling signal: %s while the app loads; exiting", signalNames[sig.(syscall.Signal)])
-			l.mu.Lock() // held to the exit: beforeExit adds nothing more
+			l.mu.Lock() // held to the exit: create adds nothing more
 			for i := len(l.cleanup) - 1; i >= 0; i-- {
 				l.cleanup[i]()
 			}
@@ -42,11 +42,17 @@ func exitOnStopWhileLoading(logger *Logger) *loadingExit {
 	return l
 }
 
-// beforeExit adds f to what an exit on a stop signal runs first.
-func (l *loadingExit) beforeExit(f func()) {
+// create runs open, which makes something that an exit must undo (socket
+// files, the pid file), and adds the cleanup it returns, with no gap for a
+// stop signal to fall into: the exit waits until open has returned.
+func (l *loadingExit) create(open func() (cleanup func(), err error)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.cleanup = append(l.cleanup, f)
+	cleanup, err := open()
+	if err == nil && cleanup != nil {
+		l.cleanup = append(l.cleanup, cleanup)
+	}
+	return err
 }
 
 // stop hands the stop signals back (more than once is fine); the caller

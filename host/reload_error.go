@@ -47,7 +47,7 @@ func (h loadErrorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveLoadError serves the traceback page on listeners as a worker of w
 // until a stop signal or the master's end.
-func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Listener, w *workerLink, loadErr string) error {
+func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Listener, w *workerLink, loadErr string, handedOver func()) error {
 	logger.Errorf("cannot load the app (serving the traceback as a 500 page until the next change): %s", loadErr)
 	srv := fr.server(loadErrorHandler{page: loadErrorPage(cfg.App, loadErr)}, log.New(logWriter{logger}, "", 0))
 	conns := newConnTracker()
@@ -65,6 +65,7 @@ func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Liste
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Stop(signals)
+	handedOver() // the loading-time handler, now that this one catches them
 	select {
 	case sig := <-signals:
 		logger.Infof("Handling signal: %s; stopping", sig)

@@ -57,18 +57,26 @@ func Run(cfg Config) error {
 	loading := exitOnStopWhileLoading(logger)
 	defer loading.stop()
 	// Bind before importing the app: a busy port fails fast and cheaply.
-	listeners, err := listenAll(cfg.Binds, cfg.listenOptions(), logger)
+	var listeners []net.Listener
+	err = loading.create(func() (func(), error) {
+		var err error
+		listeners, err = listenAll(cfg.Binds, cfg.listenOptions(), logger)
+		return func() { closeAll(listeners) }, err // unlinks the socket files it made
+	})
 	if err != nil {
 		return err
 	}
-	loading.beforeExit(func() { closeAll(listeners) }) // unlinks the socket files it made
-	removePid, err := writePidFile(cfg.PidFile)
+	var removePid func()
+	err = loading.create(func() (func(), error) {
+		var err error
+		removePid, err = writePidFile(cfg.PidFile)
+		return removePid, err
+	})
 	if err != nil {
 		closeAll(listeners)
 		return err
 	}
 	defer removePid()
-	loading.beforeExit(removePid)
 	return serve(cfg, logger, listeners, nil, loading)
 }
 
@@ -76,8 +84,8 @@ func Run(cfg Config) error {
 // w is the link to the master when this process is a worker, else nil.
 // loading handles stop signals until serve catches them itself.
 func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink, loading *loadingExit) error {
-	defer loading.stop()
 	defer closeAll(listeners)
+	defer loading.stop() // first: a stop signal now must not close them twice and exit 0
 	// The venv is relative to where gowsgi was started; --pythonpath
 	// entries to --chdir, as gunicorn does.
 	program, err := pythonProgram(cfg.Virtualenv)
@@ -173,8 +181,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink, 
 	interp, info, err := pybridge.Start(pyConfig)
 	var loadErr *pybridge.LoadError
 	if cfg.Reload && w != nil && errors.As(err, &loadErr) {
-		loading.stop()
-		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message)
+		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message, loading.stop)
 	}
 	if err != nil {
 		return err

@@ -1664,10 +1664,10 @@ func TestFrontProxyProtocolRequired(t *testing.T) {
 		t.Errorf("REMOTE_ADDR %v, want the header's 192.0.2.10", env[1]["REMOTE_ADDR"])
 	}
 
+	before := len(s.stderr.String())
 	health := frontDial(t, "tcp", s.addr) // a TCP health check: connect, close
 	health.Close()
 
-	before := len(s.stderr.String())
 	conn := frontDial(t, "tcp", s.addr)
 	io.WriteString(conn, "GET /required-without-header HTTP/1.1\r\nHost: x\r\n\r\n")
 	after, got, closed := frontWaitClosed(conn, conn, 5*time.Second)

@@ -1132,8 +1132,8 @@ func TestSingleProcessStopWhileLoading(t *testing.T) {
 	writeWorkersApp(t, dir, "1")
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			// Not startServer: a single process listens only once the app
-			// has loaded.
+			// Not startServer: a single process binds before the import
+			// but says "Listening" only once the app has loaded.
 			files := t.TempDir()
 			sock, pid := filepath.Join(files, "s.sock"), filepath.Join(files, "s.pid")
 			cmd := exec.Command(gowsgiBin, "run", "-b", "127.0.0.1:0", "-b", "unix:"+sock, "--pid", pid, "--virtualenv", testVenv, "--chdir", dir, "workers_app:application")
@@ -1146,6 +1146,11 @@ func TestSingleProcessStopWhileLoading(t *testing.T) {
 			exited := make(chan error, 1)
 			go func() { exited <- cmd.Wait() }()
 			time.Sleep(1500 * time.Millisecond) // inside the import now
+			for _, f := range []string{sock, pid} {
+				if _, err := os.Stat(f); err != nil {
+					t.Fatalf("%s not made before the import: %v\n%s", f, err, stderr.String())
+				}
+			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
