@@ -294,8 +294,17 @@ wait:
 				continue
 			case syscall.SIGHUP:
 				// Alone (no master), HUP reloads the TLS certificate; a
-				// master reloads by replacing its workers instead.
-				logger.Infof("Handling signal: %s; reloading the TLS certificate", sig)
+				// master reloads by replacing its workers instead. A
+				// gunicorn user's HUP after a deploy reloads no code here:
+				// say so rather than let it look done.
+				if front.certs == nil {
+					if w != nil {
+						continue // a worker: its master reloads
+					}
+					logger.Warningf("Handling signal: SIGHUP; a single process cannot reload the app's code (run --workers 2 or more, or --timeout, for a master that reloads on HUP; --reload in development)")
+					continue
+				}
+				logger.Infof("Handling signal: %s; reloading the TLS certificate (the app's code is not reloaded without a master)", sig)
 				if err := front.reloadCertificate(); err != nil {
 					logger.Errorf("%v; keeping the old certificate", err)
 				}

@@ -113,6 +113,19 @@ func TestReasonPhraseAsTheAppGaveIt(t *testing.T) {
 	}
 }
 
+// HUP to a single process (no master) serves on and says that it reloads
+// no code, where gunicorn would: a deploy's HUP must not look done.
+func TestHUPWithoutMasterSaysNoCodeReload(t *testing.T) {
+	t.Parallel()
+	s := startApps(t, "hello:application")
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitLog(t, "a single process cannot reload the app's code")
+	resp, body := s.get(t, "/")
+	expectStatus(t, resp, body, 200)
+}
+
 func TestBadAppsGet500AndServerKeepsServing(t *testing.T) {
 	s := startApps(t, "errors:application")
 	cases := []struct {
