@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,27 +48,42 @@ type configFile struct {
 	path   string
 }
 
-// loadConfigFile reads path (TOML, keys at the top level) or, when path is
-// "", the [tool.gowsgi] table of ./pyproject.toml if there is one. A
-// missing pyproject.toml or table is no configuration, not an error.
+// loadConfigFile reads path (TOML, keys at the top level; the
+// [tool.gowsgi] table when it is a pyproject.toml) or, when path is "",
+// the [tool.gowsgi] table of ./pyproject.toml if there is one. A missing
+// ./pyproject.toml or table is no configuration, not an error.
 func loadConfigFile(path string) (*configFile, error) {
-	if path != "" {
-		var values map[string]any
-		if _, err := toml.DecodeFile(path, &values); err != nil {
-			return nil, fmt.Errorf("--config %s: %w", path, err)
-		}
-		return &configFile{values: values, name: path, path: path}, nil
-	}
 	const pyproject = "pyproject.toml"
+	switch {
+	case path == "":
+		file, err := loadPyproject(pyproject)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return file, err
+	case filepath.Base(path) == pyproject:
+		file, err := loadPyproject(path)
+		if err == nil && file == nil {
+			err = fmt.Errorf("--config %s: it has no [tool.gowsgi] table", path)
+		}
+		return file, err
+	}
+	var values map[string]any
+	if _, err := toml.DecodeFile(path, &values); err != nil {
+		return nil, fmt.Errorf("--config %s: %w", path, err)
+	}
+	return &configFile{values: values, name: path, path: path}, nil
+}
+
+// loadPyproject reads the [tool.gowsgi] table of a pyproject.toml, or
+// nil when it has none.
+func loadPyproject(path string) (*configFile, error) {
 	var doc struct {
 		Tool map[string]toml.Primitive `toml:"tool"`
 	}
-	meta, err := toml.DecodeFile(pyproject, &doc)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	meta, err := toml.DecodeFile(path, &doc)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", pyproject, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	table, ok := doc.Tool["gowsgi"]
 	if !ok {
@@ -75,9 +91,9 @@ func loadConfigFile(path string) (*configFile, error) {
 	}
 	var values map[string]any
 	if err := meta.PrimitiveDecode(table, &values); err != nil {
-		return nil, fmt.Errorf("%s [tool.gowsgi]: %w", pyproject, err)
+		return nil, fmt.Errorf("%s [tool.gowsgi]: %w", path, err)
 	}
-	return &configFile{values: values, name: pyproject + " [tool.gowsgi]", path: pyproject}, nil
+	return &configFile{values: values, name: path + " [tool.gowsgi]", path: path}, nil
 }
 
 // flagName turns a file key into a flag name: underscores become dashes.

@@ -148,3 +148,25 @@ func TestProxyProtocolFlagValues(t *testing.T) {
 		t.Errorf("GOWSGI_PROXY_PROTOCOL=required: %s", got)
 	}
 }
+
+// --config naming a pyproject.toml reads its [tool.gowsgi] table, as the
+// default ./pyproject.toml is read, instead of refusing [project] as an
+// unknown key.
+func TestConfigFlagTakesAPyproject(t *testing.T) {
+	chdirTemp(t, "")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pyproject.toml")
+	if err := os.WriteFile(path, []byte("[project]\nname = \"x\"\n[tool.gowsgi]\nthreads = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file, err := loadConfigFile(path)
+	if err != nil || file == nil || file.values["threads"] != int64(3) {
+		t.Fatalf("loadConfigFile(%s) = %+v, %v; want threads = 3 from [tool.gowsgi]", path, file, err)
+	}
+	if err := os.WriteFile(path, []byte("[project]\nname = \"x\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfigFile(path); err == nil || !strings.Contains(err.Error(), "no [tool.gowsgi] table") {
+		t.Errorf("a pyproject.toml without the table: %v, want an error saying so", err)
+	}
+}
