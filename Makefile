@@ -21,6 +21,8 @@ export CGO_LDFLAGS := -Wl,-rpath,$(PY_LIBDIR) $(CGO_LDFLAGS)
 VENV_PY := $(VENV)/bin/python
 DEMO := testdata/django_demo
 DEMO_DB ?= $(DEMO)/db.sqlite3
+# make run serves here; BIND=127.0.0.1:9000 make run when 8000 is taken.
+BIND ?= 127.0.0.1:8000
 
 .PHONY: all build run test test-unit test-e2e vet bench bench-quick check-python clean docs
 
@@ -48,7 +50,7 @@ run: build venv
 	$(VENV_PY) $(DEMO)/manage.py collectstatic --noinput --verbosity 0
 	GOWSGI_DEMO_DB=$(abspath $(DEMO_DB)) ./bin/gowsgi run --virtualenv $(VENV) --chdir $(DEMO) \
 		--static /static/=$(DEMO)/staticfiles \
-		--bind 127.0.0.1:8000 --access-logfile - demo.wsgi:application
+		--bind $(BIND) --access-logfile - demo.wsgi:application
 
 vet: check-python
 	$(GO) vet ./...
