@@ -88,7 +88,7 @@ type Config struct {
 	// Development (reload.go): restart the Python side when the source
 	// changes, and serve a broken import as a traceback page meanwhile.
 	Reload           bool
-	ReloadInclude    []string // glob patterns of the files watched (default *.py)
+	ReloadInclude    []string // glob patterns of more files watched, added to *.py
 	ReloadExclude    []string // glob patterns never watched
 	ReloadExtraFiles []string // more files whose change reloads
 	Version          string   // gowsgi's version, for the startup banner

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -28,7 +29,8 @@ const (
 	reloadMaxDelay = 500 * time.Millisecond
 )
 
-// defaultReloadInclude is what --reload watches without --reload-include.
+// defaultReloadInclude is what --reload always watches; --reload-include
+// adds to it.
 var defaultReloadInclude = []string{"*.py"}
 
 // skippedDirs are never watched: no source the app imports changes there,
@@ -82,10 +84,10 @@ func newReloadWatcher(cfg Config, logger *Logger) (*reloadWatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--reload: %w", err)
 	}
-	include := cfg.ReloadInclude
-	if len(include) == 0 {
-		include = defaultReloadInclude
-	}
+	// Added to *.py, as uvicorn's --reload-include is: a user who adds
+	// templates still expects a code change to reload (--reload-exclude
+	// '*.py' takes it away).
+	include := append(slices.Clone(defaultReloadInclude), cfg.ReloadInclude...)
 	for _, p := range append(append([]string{}, include...), cfg.ReloadExclude...) {
 		if _, err := filepath.Match(p, ""); err != nil {
 			return nil, &ConfigError{fmt.Errorf("--reload-include/--reload-exclude %q: %w", p, err)}

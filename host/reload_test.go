@@ -19,7 +19,7 @@ func TestReloadWatcherMatchesAndSkips(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Chdir = root
-	cfg.ReloadInclude = []string{"*.py", "templates/*.html"}
+	cfg.ReloadInclude = []string{"templates/*.html"} // added to *.py
 	cfg.ReloadExclude = []string{"*_test.py", "data"}
 	var logs nopWriter
 	rw, err := newReloadWatcher(cfg, NewLogger(&logs, LevelError))

@@ -51,7 +51,7 @@ func newAppCommand(use, short, long string, action func(*cobra.Command, host.Con
 APP is module:callable, a bare module (its "application", else its "app"),
 or module:factory(args) where args are Python literals.
 
-Every flag can also be set in the environment as GOWSGI_<FLAG>, e.g.
+Every flag can also be set in the environment as GOWSGI_FLAG (the flag's name in capitals, dashes as underscores), e.g.
 GOWSGI_THREADS=8 or GOWSGI_BIND=127.0.0.1:8000,[::1]:8000, and in a
 configuration file: --config FILE (TOML), else [tool.gowsgi] in
 ./pyproject.toml, with the flag names as keys (and "app" for APP).
@@ -89,7 +89,7 @@ Flags win over the environment, which wins over the file.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&cfg.Binds, "bind", "b", cfg.Binds, "address to listen on, HOST:PORT (repeatable)")
+	f.StringArrayVarP(&cfg.Binds, "bind", "b", cfg.Binds, "address to listen on: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N (repeatable)")
 	f.IntVar(&cfg.Threads, "threads", cfg.Threads, "Python threads serving requests")
 	f.BoolVar(&cfg.BatchScheduling, "batch-scheduling", cfg.BatchScheduling, "run the worker's threads under Linux's SCHED_BATCH policy, so that Go's own threads waking do not preempt the one running Python (false: the default policy)")
 	f.StringVar(&cfg.Chdir, "chdir", "", "change to this directory before loading the app (it goes first on sys.path)")
@@ -140,7 +140,7 @@ Flags win over the environment, which wins over the file.`,
 	f.BoolVar(&cfg.StaticFollowSymlinks, "static-follow-symlinks", false, "serve static files through symlinks that lead out of DIR (default: 404)")
 	// Development.
 	f.BoolVar(&cfg.Reload, "reload", false, "development only: restart the app's worker when its source changes; a broken import is served as a traceback page")
-	f.StringArrayVar(&cfg.ReloadInclude, "reload-include", nil, "with --reload: glob of the files watched, matched against the file name or, with a /, its path under the app directory (repeatable; default *.py)")
+	f.StringArrayVar(&cfg.ReloadInclude, "reload-include", nil, "with --reload: glob of more files watched, added to *.py, matched against the file name or, with a /, its path under the app directory (repeatable)")
 	f.StringArrayVar(&cfg.ReloadExclude, "reload-exclude", nil, "with --reload: glob of files whose changes are ignored (repeatable)")
 	f.StringArrayVar(&cfg.ReloadExtraFiles, "reload-extra-file", nil, "with --reload: another file whose change reloads, e.g. a template or .env (repeatable)")
 	// Operations: logs, request ids, metrics and health.

@@ -17,7 +17,7 @@ import (
 func newConfigCommand() *cobra.Command {
 	return newAppCommand("config [flags] [APP]", "Print the effective configuration and where each value came from",
 		`Print every setting run would use, as TOML, each followed by its source:
-flag, env GOWSGI_<NAME>, the configuration file, or default.`,
+flag, env GOWSGI_NAME, the configuration file, or default.`,
 		func(cmd *cobra.Command, _ host.Config, set *settings) error {
 			out := cmd.OutOrStdout()
 			file := set.file
