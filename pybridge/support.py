@@ -93,6 +93,14 @@ def load_app(spec):
                 f"ModuleNotFoundError: {exc}; sys.path = {sys.path}"
                 + HINT + _module_hint()
             ) from None
+        if isinstance(exc, ModuleNotFoundError) and exc.name and _not_installed(exc.name):
+            # A library the app needs is missing: nearly always the wrong
+            # Python (no virtualenv, or another one), not a bug to trace.
+            raise AppLoadError(
+                f"the app imports {exc.name!r}{_import_site(exc)}, which this Python "
+                f"({sys.prefix}) cannot find: ModuleNotFoundError: {exc}"
+                + HINT + _install_hint(exc.name.partition(".")[0])
+            ) from None
         raise
     except Exception as exc:
         # Django's "settings are not configured" is a setup mistake, not a
@@ -185,6 +193,41 @@ def _module_hint():
     if candidates:
         return where + "; WSGI modules found here: " + _describe(candidates)
     return where + "; no wsgi.py found under it"
+
+
+def _not_installed(name):
+    """Whether the top-level package of a missing module is missing too
+    (a library not installed, not a submodule the app got wrong)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name.partition(".")[0]) is None
+    except (ImportError, ValueError):
+        return False
+
+
+def _import_site(exc):
+    """' (at FILE:LINE)': the app's line that imported it, if known."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith("<")  # importlib's frozen frames, ours
+    ]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
+def _install_hint(top):
+    if sys.prefix == sys.base_prefix:
+        try:  # .venv, venv, env: hidden or not, at the project's top
+            found = [d for d in sorted(os.listdir(".")) if os.path.isfile(os.path.join(d, "pyvenv.cfg"))][:5]
+        except OSError:
+            found = []
+        hint = ("no virtualenv is in use: activate the project's "
+                "(source .venv/bin/activate) or pass --virtualenv DIR")
+        if found:
+            hint += "; virtualenvs found here: " + ", ".join(found)
+        return hint
+    return (f"install the package that provides {top!r} into the virtualenv in use: "
+            f"{sys.prefix}/bin/python -m pip install ...")
 
 
 def _settings_hint():

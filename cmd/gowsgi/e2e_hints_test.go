@@ -4,6 +4,7 @@ package main
 // saying what to do.
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,4 +66,33 @@ func TestHintAddressInUse(t *testing.T) {
 	expectHint(t, code, out, 1,
 		[]string{"listen on " + s.addr, "address already in use"},
 		[]string{"sport = :" + port, "--bind"})
+}
+
+// An app that imports a library this Python does not have (the usual
+// cause: no virtualenv, or another one) gets one line naming the library
+// and the app's line, and a hint about the virtualenv, not a traceback
+// through importlib.
+func TestHintMissingLibraryNamesTheVirtualenv(t *testing.T) {
+	requireVenv(t)
+	dir := t.TempDir()
+	app := filepath.Join(dir, "needs_lib.py")
+	if err := os.WriteFile(app, []byte("import os\nimport notinstalled_lib_xyz.sub\n\ndef application(e, sr):\n    pass\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, ".venv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".venv", "pyvenv.cfg"), []byte("home = /usr/bin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runGowsgi(t, []string{"VIRTUAL_ENV="}, "run", "--chdir", dir, "-b", "127.0.0.1:0", "needs_lib")
+	expectHint(t, code, out, 2,
+		[]string{"the app imports 'notinstalled_lib_xyz'", app + ":2", "ModuleNotFoundError"},
+		[]string{"no virtualenv is in use", "--virtualenv", "virtualenvs found here: .venv"})
+	if strings.Contains(out, "Traceback") {
+		t.Errorf("a traceback instead of one line:\n%s", out)
+	}
+	// With a virtualenv that lacks it, the hint says where to install it.
+	code, out = runGowsgi(t, nil, "run", "--virtualenv", testVenv, "--chdir", dir, "-b", "127.0.0.1:0", "needs_lib")
+	expectHint(t, code, out, 2, []string{"'notinstalled_lib_xyz'"}, []string{"install the package that provides 'notinstalled_lib_xyz'", testVenv})
 }
