@@ -52,8 +52,16 @@ func listenOne(bind string, opts listenOptions) (net.Listener, error) {
 		}
 		return fileListener(fd, bind)
 	}
-	if _, _, err := net.SplitHostPort(bind); err != nil {
+	_, port, err := net.SplitHostPort(bind)
+	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("--bind %s: want HOST:PORT, [IPv6]:PORT, unix:/path or fd://N", bind)}
+	}
+	// A number out of range is a wrong setting (exit 2), not a failure to
+	// listen; a named port ("http") is left to ResolveTCPAddr.
+	if _, numeric := strconv.Atoi(port); numeric == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return nil, &ConfigError{fmt.Errorf("--bind %s: port %s is not between 0 and 65535", bind, port)}
+		}
 	}
 	ln, err := listenTCP(bind, opts.backlog)
 	if err != nil {

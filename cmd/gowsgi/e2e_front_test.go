@@ -1720,6 +1720,7 @@ func TestFrontBadSettingsExit2(t *testing.T) {
 		{[]string{"--umask", "9z"}, "umask"},
 		{[]string{"--certfile", missing, "--keyfile", missing}, missing},
 		{[]string{"-b", "fd://x"}, "fd://x"},
+		{[]string{"-b", "127.0.0.1:99999"}, "port 99999 is not between 0 and 65535"},
 	} {
 		args := append([]string{"run", "--virtualenv", testVenv, "--chdir", filepath.Join(repoRoot, "testdata", "apps"), "-b", "127.0.0.1:0"}, tc.args...)
 		code, out := frontRunUntilExit(t, 20*time.Second, append(args, frontApp)...)
