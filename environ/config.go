@@ -101,7 +101,7 @@ func ParseForwardedAllow(s string) ([]netip.Prefix, error) {
 		case strings.Contains(item, "/"):
 			p, err := netip.ParsePrefix(item)
 			if err != nil {
-				return nil, fmt.Errorf("forwarded-allow-ips: bad CIDR %q: %w", item, err)
+				return nil, fmt.Errorf("bad CIDR %q: %w", item, err)
 			}
 			if p.Addr().Is4In6() && p.Bits() >= 96 {
 				// Peers are compared unmapped, so store the IPv4 form.
@@ -111,12 +111,12 @@ func ParseForwardedAllow(s string) ([]netip.Prefix, error) {
 		default:
 			a, err := netip.ParseAddr(item)
 			if err != nil {
-				return nil, fmt.Errorf("forwarded-allow-ips: bad IP address %q: %w", item, err)
+				return nil, fmt.Errorf("bad IP address %q: %w", item, err)
 			}
 			if a.Zone() != "" {
 				// Prefix.Contains never matches a zoned address; refuse
 				// rather than accept an entry that silently trusts nobody.
-				return nil, fmt.Errorf("forwarded-allow-ips: IPv6 zone not allowed in %q", item)
+				return nil, fmt.Errorf("IPv6 zone not allowed in %q", item)
 			}
 			a = a.Unmap()
 			out = append(out, netip.PrefixFrom(a, a.BitLen()))

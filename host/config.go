@@ -198,7 +198,7 @@ func (c *Config) Validate() error {
 	case c.LimitRequestLine < 0 || c.LimitRequestFields < 0 || c.LimitRequestFieldSize < 0 || c.LimitRequestBody < 0:
 		return fmt.Errorf("--limit-request-* must not be negative")
 	case c.KeepAlive < 0 || c.HeaderTimeout < 0 || c.BodyTimeout < 0 || c.WriteTimeout < 0:
-		return fmt.Errorf("--keep-alive and the timeouts must not be negative")
+		return fmt.Errorf("--keep-alive %s, --header-timeout %s, --body-timeout %s, --write-timeout %s: none may be negative", c.KeepAlive, c.HeaderTimeout, c.BodyTimeout, c.WriteTimeout)
 	case c.MaxConnections < 0 || c.Backlog < 0 || c.NotsentLowat < 0:
 		return fmt.Errorf("--max-connections, --backlog and --tcp-notsent-lowat must not be negative")
 	}
