@@ -30,7 +30,7 @@ func exitOnStopWhileLoading(logger *Logger) *loadingExit {
 	go func() {
 		select {
 		case sig := <-l.quit:
-			logger.Infof("Handling signal: %s while the app loads; exiting", signalNames[sig.(syscall.Signal)])
+			logger.Infof("Handling signal: %s while the app loads; exiting", signalName(sig))
 			l.mu.Lock() // held to the exit: create adds nothing more
 			for i := len(l.cleanup) - 1; i >= 0; i-- {
 				l.cleanup[i]()

@@ -220,7 +220,7 @@ func (m *master) loop(signals <-chan os.Signal) error {
 // ---- events -----------------------------------------------------------
 
 func (m *master) handleSignal(sig syscall.Signal) {
-	m.log.Infof("Handling signal: %s", signalNames[sig])
+	m.log.Infof("Handling signal: %s", signalName(sig))
 	if m.stopping && (sig == syscall.SIGTERM || sig == syscall.SIGHUP || sig == syscall.SIGTTIN || sig == syscall.SIGTTOU) {
 		// Stopping: new workers (HUP, TTIN) would only be killed at the
 		// stop deadline with what they had accepted, and another TERM
@@ -677,6 +677,16 @@ var signalNames = map[syscall.Signal]string{
 	syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT",
 	syscall.SIGHUP: "SIGHUP", syscall.SIGTTIN: "SIGTTIN", syscall.SIGTTOU: "SIGTTOU",
 	syscall.SIGUSR1: "SIGUSR1",
+}
+
+// signalName is sig as operators write it (SIGTERM), for log lines.
+func signalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		if name, ok := signalNames[s]; ok {
+			return name
+		}
+	}
+	return sig.String()
 }
 
 func describeExit(s *os.ProcessState) string {

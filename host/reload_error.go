@@ -68,7 +68,7 @@ func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Liste
 	handedOver() // the loading-time handler, now that this one catches them
 	select {
 	case sig := <-signals:
-		logger.Infof("Handling signal: %s; stopping", sig)
+		logger.Infof("Handling signal: %s; stopping", signalName(sig))
 	case <-masterGone:
 		logger.Warningf("the master process is gone; stopping")
 	case err := <-serveErr:

@@ -284,7 +284,7 @@ wait:
 		case sig := <-signals:
 			switch sig {
 			case syscall.SIGUSR1:
-				logger.Infof("Handling signal: %s; reopening log files", sig)
+				logger.Infof("Handling signal: %s; reopening log files", signalName(sig))
 				if err := access.reopen(); err != nil {
 					logger.Errorf("%v", err)
 				}
@@ -304,19 +304,19 @@ wait:
 					logger.Warningf("Handling signal: SIGHUP; a single process cannot reload the app's code (run --workers 2 or more, or --timeout, for a master that reloads on HUP; --reload in development)")
 					continue
 				}
-				logger.Infof("Handling signal: %s; reloading the TLS certificate (the app's code is not reloaded without a master)", sig)
+				logger.Infof("Handling signal: %s; reloading the TLS certificate (the app's code is not reloaded without a master)", signalName(sig))
 				if err := front.reloadCertificate(); err != nil {
 					logger.Errorf("%v; keeping the old certificate", err)
 				}
 				continue
 			case syscall.SIGQUIT:
 				// Fast stop: the master wants this worker gone now.
-				logger.Infof("Handling signal: %s; stopping now", sig)
+				logger.Infof("Handling signal: %s; stopping now", signalName(sig))
 				_ = srv.Close()
 				fast.close()
 				return nil
 			}
-			logger.Infof("Handling signal: %s; finishing in-flight requests (up to %s)", sig, cfg.GracefulTimeout)
+			logger.Infof("Handling signal: %s; finishing in-flight requests (up to %s)", signalName(sig), cfg.GracefulTimeout)
 			break wait
 		case <-masterGone:
 			logger.Warningf("the master process is gone; stopping")

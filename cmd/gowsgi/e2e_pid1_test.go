@@ -122,7 +122,7 @@ func TestPID1ReapsOrphansAndStopsOnSIGTERM(t *testing.T) {
 		t.Fatalf("exit status %d after SIGTERM, want 0:\n%s", code, s.stderr.String())
 	}
 	log := s.stderr.String()
-	for _, want := range []string{"Handling signal: terminated", "Shutdown complete"} {
+	for _, want := range []string{"Handling signal: SIGTERM", "Shutdown complete"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
