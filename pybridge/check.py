@@ -33,6 +33,22 @@ _WARNINGS_FILE = os.path.abspath(warnings.__file__)
 _findings = []
 _current = None  # the _RequestState of the request in progress
 
+_default_unraisablehook = sys.unraisablehook
+
+
+def _quiet_validator_del(unraisable):
+    """wsgiref's IteratorWrapper.__del__ fails with AttributeError on a
+    wrapper whose __init__ raised (the app returned something that is not
+    iterable), once per request: the finding already says so."""
+    if unraisable.exc_type is AttributeError and getattr(
+        unraisable.object, "__qualname__", ""
+    ) == "IteratorWrapper.__del__":
+        return
+    _default_unraisablehook(unraisable)
+
+
+sys.unraisablehook = _quiet_validator_del
+
 
 def _ours(filename):
     """True for frames that are the checker's, not the app's."""

@@ -133,7 +133,29 @@ def load_app(spec):
             f"{spec!r} is a {type(obj).__name__}, not a callable WSGI app: "
             f"TypeError; sys.path = {sys.path}"
         )
+    _check_wsgi_signature(spec, obj, called=args is not None)
     return obj
+
+
+def _check_wsgi_signature(spec, obj, called):
+    """A WSGI app is called with (environ, start_response). A callable that
+    cannot take them is most often an app factory given without its call
+    (Flask's create_app): say so now, not as a 500 on every request."""
+    import inspect
+
+    try:
+        inspect.signature(obj).bind(None, None)
+    except TypeError as exc:
+        hint = (
+            f"if {spec.partition(':')[2] or 'it'} makes the app, call it: "
+            f"{spec}()" if not called else "the factory must return the WSGI app"
+        )
+        raise AppLoadError(
+            f"{spec!r} cannot be called as a WSGI app, with (environ, "
+            f"start_response): {exc}" + HINT + hint
+        ) from None
+    except ValueError:
+        pass  # no signature to read (some builtins): let it be tried
 
 
 # HINT starts the line of an AppLoadError that says what to do (Go prints

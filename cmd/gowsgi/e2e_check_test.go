@@ -148,3 +148,18 @@ func TestCheckReportsWhatTheServerRefuses(t *testing.T) {
 		}
 	}
 }
+
+// An app that returns something not iterable is one finding per request,
+// without wsgiref's "Exception ignored in IteratorWrapper.__del__" noise.
+func TestCheckNonIterableResultIsQuiet(t *testing.T) {
+	requireVenv(t)
+	dir := t.TempDir()
+	app := "def application(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return 42\n"
+	if err := os.WriteFile(filepath.Join(dir, "noniter.py"), []byte(app), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runGowsgiIn(t, dir, nil, "check", "--virtualenv", testVenv, "noniter:application")
+	if code != 1 || !strings.Contains(stdout, "'int' object is not iterable") || strings.Contains(stdout+stderr, "Exception ignored") {
+		t.Fatalf("exit %d, want 1 with the finding and no 'Exception ignored'\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}

@@ -96,3 +96,14 @@ func TestHintMissingLibraryNamesTheVirtualenv(t *testing.T) {
 	code, out = runGowsgi(t, nil, "run", "--virtualenv", testVenv, "--chdir", dir, "-b", "127.0.0.1:0", "needs_lib")
 	expectHint(t, code, out, 2, []string{"'notinstalled_lib_xyz'"}, []string{"install the package that provides 'notinstalled_lib_xyz'", testVenv})
 }
+
+// An app factory given without its call (Flask's create_app) cannot take
+// (environ, start_response): it is refused at start-up with a hint to call
+// it, not answered 500 on every request.
+func TestHintFactoryGivenWithoutItsCall(t *testing.T) {
+	requireVenv(t)
+	code, out := runGowsgi(t, nil, "run", "--virtualenv", testVenv, "--chdir", filepath.Join(repoRoot, "testdata", "apps"), "-b", "127.0.0.1:0", "validate_wrap:wrap")
+	expectHint(t, code, out, 2,
+		[]string{"'validate_wrap:wrap' cannot be called as a WSGI app", "start_response"},
+		[]string{"call it: validate_wrap:wrap()"})
+}
