@@ -42,5 +42,5 @@ func lowPortError(bind string) error {
 // the libpython gowsgi is linked with.
 func pythonVersionError(venv, venvVersion, built string) error {
 	return withHint(fmt.Sprintf("rebuild gowsgi for it (PYTHON=python%s make build), or make the virtualenv with Python %s (python%s -m venv %s)", venvVersion, built, built, venv),
-		"--virtualenv %s is Python %s but gowsgi was built against Python %s", venv, venvVersion, built)
+		"the virtualenv %s (--virtualenv, which defaults to $VIRTUAL_ENV) is Python %s but gowsgi was built against Python %s", venv, venvVersion, built)
 }

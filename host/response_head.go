@@ -141,13 +141,14 @@ func canonicalKey(name []byte) string {
 func applyHead(head *pybridge.Head, store *headerStore) (responseHead, error) {
 	h := store.h
 	rh := responseHead{contentLength: -1}
-	code, err := parseStatus(head.Status())
+	status := head.Status()
+	code, err := parseStatus(status)
 	if err != nil {
 		return rh, err
 	}
 	rh.code = code
 	store.reasonCode, store.reason = 0, ""
-	if reason := head.Status()[4:]; string(reason) != http.StatusText(code) {
+	if reason := status[4:]; string(reason) != http.StatusText(code) {
 		store.reasonCode, store.reason = code, string(reason)
 	}
 	// The values are copied into one block and the header map's slices
@@ -199,8 +200,10 @@ func applyHead(head *pybridge.Head, store *headerStore) (responseHead, error) {
 		if key == "Content-Length" {
 			// Spaces or tabs around the digits are the field's optional
 			// whitespace (RFC 9110 5.5), which gunicorn strips too.
-			raw = bytes.Trim(raw, " \t")
-			value = strings.Trim(value, " \t")
+			if hasOWS(raw) {
+				raw = bytes.Trim(raw, " \t")
+				value = strings.Trim(value, " \t")
+			}
 			n, perr := strconv.ParseInt(value, 10, 64)
 			if perr != nil || !allDigits(raw) || (rh.contentLength >= 0 && rh.contentLength != n) {
 				clear(h)
@@ -226,6 +229,12 @@ func applyHead(head *pybridge.Head, store *headerStore) (responseHead, error) {
 		h["Content-Type"] = nil
 	}
 	return rh, nil
+}
+
+// hasOWS reports whether b starts or ends with a space or tab (the
+// usual value has neither, and is not trimmed).
+func hasOWS(b []byte) bool {
+	return len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[len(b)-1] == ' ' || b[len(b)-1] == '\t')
 }
 
 // allDigits: a Content-Length on the wire is 1*DIGIT ("+5" parses, but
