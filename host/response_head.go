@@ -218,12 +218,13 @@ func applyHead(head *pybridge.Head, store *headerStore) (responseHead, error) {
 	return rh, nil
 }
 
-// The helpers below keep applyHead's frame small. It runs on the stack
-// of a connection's goroutine, inside the cgo callback from Python, near
-// the 8 KiB a goroutine starts with: 88 bytes more (a reason-phrase check
-// and a trim written inline) made 1,000 keep-alive connections cost 8 MB
-// more, in stacks grown to 16 KiB. Error messages, with their fmt
-// argument arrays, are built out of line for the same reason.
+// The helpers below keep applyHead's frame small. It runs at the deepest
+// point of a request on the stack of the connection goroutine that
+// called Python, close to a stack size boundary: 88 bytes more (with its
+// caller; a reason-phrase check and a trim written inline) made 1,000
+// keep-alive connections cost 8 MB more, in stacks that doubled
+// (docs/bench/budget.md, "Goroutine stacks"). Error messages, with their
+// fmt argument arrays, are built out of line for the same reason.
 
 // setReason keeps the app's reason phrase when it is not Go's text.
 //
