@@ -163,7 +163,12 @@ func (c *Config) resolvePaths() error {
 			if err := abs(&path); err != nil {
 				return err
 			}
-			binds[i] = "unix:" + path
+			// A socket path holds at most 107 bytes (sun_path): one that
+			// only fits relative stays relative (and, after --chdir, its
+			// file may stay behind at exit, as before).
+			if len(path) <= 107 {
+				binds[i] = "unix:" + path
+			}
 		}
 	}
 	c.Binds = binds

@@ -22,6 +22,7 @@ type loadingExit struct {
 
 	mu      sync.Mutex
 	cleanup []func() // run before exiting, last added first
+	handed  bool     // stop was called: the server's own handler has the signals
 }
 
 func exitOnStopWhileLoading(logger *Logger) *loadingExit {
@@ -32,6 +33,12 @@ func exitOnStopWhileLoading(logger *Logger) *loadingExit {
 		case sig := <-l.quit:
 			logger.Infof("Handling signal: %s while the app loads; exiting", signalName(sig))
 			l.mu.Lock() // held to the exit: create adds nothing more
+			if l.handed {
+				// The signal reached the server's handler too (both were
+				// notified for a moment): it stops gracefully.
+				l.mu.Unlock()
+				return
+			}
 			for i := len(l.cleanup) - 1; i >= 0; i-- {
 				l.cleanup[i]()
 			}
@@ -60,6 +67,9 @@ func (l *loadingExit) create(open func() (cleanup func(), err error)) error {
 // between gets the default action.
 func (l *loadingExit) stop() {
 	l.stopped.Do(func() {
+		l.mu.Lock()
+		l.handed = true
+		l.mu.Unlock()
 		signal.Stop(l.quit)
 		close(l.done)
 	})

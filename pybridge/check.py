@@ -40,9 +40,12 @@ def _quiet_validator_del(unraisable):
     """wsgiref's IteratorWrapper.__del__ fails with AttributeError on a
     wrapper whose __init__ raised (the app returned something that is not
     iterable), once per request: the finding already says so."""
-    if unraisable.exc_type is AttributeError and getattr(
-        unraisable.object, "__qualname__", ""
-    ) == "IteratorWrapper.__del__":
+    obj = unraisable.object
+    if (
+        unraisable.exc_type is AttributeError
+        and getattr(obj, "__qualname__", "") == "IteratorWrapper.__del__"
+        and getattr(obj, "__module__", "") == "wsgiref.validate"
+    ):
         return
     _default_unraisablehook(unraisable)
 

@@ -93,7 +93,7 @@ def load_app(spec):
                 f"ModuleNotFoundError: {exc}; sys.path = {sys.path}"
                 + HINT + _module_hint()
             ) from None
-        if isinstance(exc, ModuleNotFoundError) and exc.name and _not_installed(exc.name):
+        if isinstance(exc, ModuleNotFoundError) and exc.name and _not_installed(exc):
             # A library the app needs is missing: nearly always the wrong
             # Python (no virtualenv, or another one), not a bug to trace.
             raise AppLoadError(
@@ -133,22 +133,25 @@ def load_app(spec):
             f"{spec!r} is a {type(obj).__name__}, not a callable WSGI app: "
             f"TypeError; sys.path = {sys.path}"
         )
-    _check_wsgi_signature(spec, obj, called=args is not None)
+    _check_wsgi_signature(spec, f"{module_name}:{candidate}", obj, called=args is not None)
     return obj
 
 
-def _check_wsgi_signature(spec, obj, called):
+def _check_wsgi_signature(spec, resolved, obj, called):
     """A WSGI app is called with (environ, start_response). A callable that
     cannot take them is most often an app factory given without its call
     (Flask's create_app): say so now, not as a 500 on every request."""
     import inspect
 
     try:
-        inspect.signature(obj).bind(None, None)
+        # follow_wrapped=False: a functools.wraps decorator that makes a
+        # WSGI app of a view (werkzeug's @Request.application) carries the
+        # view's signature in __wrapped__, not its own.
+        inspect.signature(obj, follow_wrapped=False).bind(None, None)
     except TypeError as exc:
         hint = (
-            f"if {spec.partition(':')[2] or 'it'} makes the app, call it: "
-            f"{spec}()" if not called else "the factory must return the WSGI app"
+            f"if {resolved.partition(':')[2]} makes the app, call it: {resolved}()"
+            if not called else "the factory must return the WSGI app"
         )
         raise AppLoadError(
             f"{spec!r} cannot be called as a WSGI app, with (environ, "
@@ -217,15 +220,27 @@ def _module_hint():
     return where + "; no wsgi.py found under it"
 
 
-def _not_installed(name):
-    """Whether the top-level package of a missing module is missing too
-    (a library not installed, not a submodule the app got wrong)."""
+def _not_installed(exc):
+    """Whether the top-level package of a missing module is missing too,
+    and no module of that name sits beside the importing file or in the
+    working directory (then it is the app's own, off sys.path: the
+    traceback says more than an install hint would)."""
     import importlib.util
 
+    top = exc.name.partition(".")[0]
     try:
-        return importlib.util.find_spec(name.partition(".")[0]) is None
+        if importlib.util.find_spec(top) is not None:
+            return False
     except (ImportError, ValueError):
         return False
+    dirs = {os.getcwd()}
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    if frames:
+        dirs.add(os.path.dirname(os.path.abspath(frames[-1].filename)))
+    return not any(
+        os.path.exists(os.path.join(d, top + ".py")) or os.path.isdir(os.path.join(d, top))
+        for d in dirs
+    )
 
 
 def _import_site(exc):

@@ -92,6 +92,21 @@ func TestHintMissingLibraryNamesTheVirtualenv(t *testing.T) {
 	if strings.Contains(out, "Traceback") {
 		t.Errorf("a traceback instead of one line:\n%s", out)
 	}
+	// The app's own module, there but off sys.path (src/app.py imports
+	// utils, run as src.app without --chdir src): no install hint, the
+	// traceback.
+	if err := os.MkdirAll(filepath.Join(dir, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"src/app.py": "import utils\n", "src/utils.py": "x = 1\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out = runGowsgi(t, nil, "run", "--virtualenv", testVenv, "--chdir", dir, "-b", "127.0.0.1:0", "src.app")
+	if code != 2 || strings.Contains(out, "install the package") || !strings.Contains(out, "No module named 'utils'") {
+		t.Errorf("a local module off sys.path: exit %d, want 2 with the ModuleNotFoundError and no install hint:\n%s", code, out)
+	}
 	// With a virtualenv that lacks it, the hint says where to install it.
 	code, out = runGowsgi(t, nil, "run", "--virtualenv", testVenv, "--chdir", dir, "-b", "127.0.0.1:0", "needs_lib")
 	expectHint(t, code, out, 2, []string{"'notinstalled_lib_xyz'"}, []string{"install the package that provides 'notinstalled_lib_xyz'", testVenv})
@@ -106,4 +121,26 @@ func TestHintFactoryGivenWithoutItsCall(t *testing.T) {
 	expectHint(t, code, out, 2,
 		[]string{"'validate_wrap:wrap' cannot be called as a WSGI app", "start_response"},
 		[]string{"call it: validate_wrap:wrap()"})
+
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A bare module: the hint names the attribute it resolved to.
+	write("onearg.py", "def application(config):\n    pass\n")
+	code, out = runGowsgi(t, nil, "run", "--virtualenv", testVenv, "--chdir", dir, "-b", "127.0.0.1:0", "onearg")
+	expectHint(t, code, out, 2, []string{"'onearg' cannot be called"}, []string{"call it: onearg:application()"})
+
+	// A WSGI app made by a functools.wraps decorator (werkzeug's
+	// @Request.application) is judged by its own signature, not by the
+	// view's in __wrapped__, and serves.
+	write("wzapp.py", "from werkzeug.wrappers import Request, Response\n\n@Request.application\ndef application(request):\n    return Response('hi from werkzeug')\n")
+	s := startServer(t, serverOptions{app: "wzapp:application", args: []string{"--chdir", dir}})
+	resp, body := s.get(t, "/")
+	expectStatus(t, resp, body, 200)
+	if string(body) != "hi from werkzeug" {
+		t.Errorf("body %q", body)
+	}
 }
