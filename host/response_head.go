@@ -242,7 +242,10 @@ func (s *headerStore) setReason(code int, reason []byte) {
 //
 //go:noinline
 func parseContentLength(value string) (trimmed string, n int64, ok bool) {
-	trimmed = strings.Trim(value, " \t")
+	trimmed = value
+	if last := len(value) - 1; last >= 0 && (value[0] == ' ' || value[0] == '\t' || value[last] == ' ' || value[last] == '\t') {
+		trimmed = strings.Trim(value, " \t") // rare: most apps send bare digits
+	}
 	if trimmed == "" {
 		return trimmed, 0, false
 	}
