@@ -250,11 +250,14 @@ const maxLoggedField = 8 << 10
 
 // boundedField is s, or its first maxLoggedField bytes and a mark of how
 // many were cut.
-func boundedField(s string) string {
-	if len(s) <= maxLoggedField {
+func boundedField(s string) string { return cutForLog(s, maxLoggedField) }
+
+// cutForLog is s, or its first max bytes and "...[+N bytes]".
+func cutForLog(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
-	return s[:maxLoggedField] + "...[+" + strconv.Itoa(len(s)-maxLoggedField) + " bytes]"
+	return s[:max] + "...[+" + strconv.Itoa(len(s)-max) + " bytes]"
 }
 
 // appendLogText appends s to a text log line with the bytes that could

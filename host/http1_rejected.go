@@ -1,9 +1,6 @@
 package host
 
-import (
-	"bytes"
-	"strconv"
-)
+import "bytes"
 
 // net/http refuses a malformed request (a bad request line, header or
 // Content-Length, a second Host, an unsupported Transfer-Encoding or
@@ -54,7 +51,7 @@ func (c *prefixConn) logRefusal(status []byte) {
 	line := []byte("Invalid request from ")
 	line = append(line, c.RemoteAddr().String()...)
 	line = append(line, ": "...)
-	line = appendLogText(line, string(status[:min(len(status), 200)]))
+	line = appendLogText(line, cutForLog(string(status), 200))
 	if !c.wrote && len(c.head) > 0 {
 		line = append(line, " (request line \""...)
 		line = appendLogText(line, firstRequestLine(c.head))
@@ -63,16 +60,9 @@ func (c *prefixConn) logRefusal(status []byte) {
 	c.log.Warningf("%s", line)
 }
 
-// firstRequestLine is the start of head up to its first line end, at most
-// 200 bytes (" [+N bytes]" marks a cut), for the refusal's log line.
+// firstRequestLine is the start of head up to its first line end, cut at
+// 200 bytes, for the refusal's log line.
 func firstRequestLine(head []byte) string {
-	end := bytes.IndexByte(head, '\n')
-	if end < 0 {
-		end = len(head)
-	}
-	line := bytes.TrimSuffix(head[:end], []byte("\r"))
-	if len(line) > 200 {
-		return string(line[:200]) + " [+" + strconv.Itoa(len(line)-200) + " bytes]"
-	}
-	return string(line)
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	return cutForLog(string(bytes.TrimSuffix(line, []byte("\r"))), 200)
 }

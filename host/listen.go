@@ -58,10 +58,8 @@ func listenOne(bind string, opts listenOptions) (net.Listener, error) {
 	}
 	// A number out of range is a wrong setting (exit 2), not a failure to
 	// listen; a named port ("http") is left to ResolveTCPAddr.
-	if _, numeric := strconv.Atoi(port); numeric == nil {
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return nil, &ConfigError{fmt.Errorf("--bind %s: port %s is not between 0 and 65535", bind, port)}
-		}
+	if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+		return nil, &ConfigError{fmt.Errorf("--bind %s: port %s is not between 0 and 65535", bind, port)}
 	}
 	ln, err := listenTCP(bind, opts.backlog)
 	if err != nil {

@@ -16,9 +16,8 @@ import (
 // which looked like a crash and left the pid file and socket files
 // behind.
 type loadingExit struct {
-	quit    chan os.Signal
-	done    chan struct{}
-	stopped sync.Once
+	quit chan os.Signal
+	done chan struct{}
 
 	mu      sync.Mutex
 	cleanup []func() // run before exiting, last added first
@@ -66,11 +65,12 @@ func (l *loadingExit) create(open func() (cleanup func(), err error)) error {
 // must have its own signal.Notify in place already, or a signal in
 // between gets the default action.
 func (l *loadingExit) stop() {
-	l.stopped.Do(func() {
-		l.mu.Lock()
-		l.handed = true
-		l.mu.Unlock()
+	l.mu.Lock()
+	already := l.handed
+	l.handed = true
+	l.mu.Unlock()
+	if !already {
 		signal.Stop(l.quit)
 		close(l.done)
-	})
+	}
 }

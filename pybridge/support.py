@@ -234,22 +234,26 @@ def _not_installed(exc):
     except (ImportError, ValueError):
         return False
     dirs = {os.getcwd()}
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
-    if frames:
-        dirs.add(os.path.dirname(os.path.abspath(frames[-1].filename)))
+    site = _importing_frame(exc)
+    if site:
+        dirs.add(os.path.dirname(os.path.abspath(site.filename)))
     return not any(
         os.path.exists(os.path.join(d, top + ".py")) or os.path.isdir(os.path.join(d, top))
         for d in dirs
     )
 
 
+def _importing_frame(exc):
+    """The app's frame that made the failed import, or None: the last one
+    not from importlib's frozen modules or gowsgi's own ("<...>" files)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    return frames[-1] if frames else None
+
+
 def _import_site(exc):
     """' (at FILE:LINE)': the app's line that imported it, if known."""
-    frames = [
-        f for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith("<")  # importlib's frozen frames, ours
-    ]
-    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    site = _importing_frame(exc)
+    return f" (at {site.filename}:{site.lineno})" if site else ""
 
 
 def _install_hint(top):

@@ -124,27 +124,24 @@ func TestProxyProtocolFlagValues(t *testing.T) {
 		t.Errorf("--proxy-protocol=sometimes was accepted")
 	}
 
+	// The value after the environment and ./pyproject.toml are layered.
+	settled := func() string {
+		t.Helper()
+		cmd := newRunCommand()
+		if err := cmd.ParseFlags(nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := applySettings(cmd.Flags(), ""); err != nil {
+			t.Fatal(err)
+		}
+		return cmd.Flags().Lookup("proxy-protocol").Value.String()
+	}
 	chdirTemp(t, "[tool.gowsgi]\nproxy_protocol = true\n")
-	cmd := newRunCommand()
-	if err := cmd.ParseFlags(nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := applySettings(cmd.Flags(), ""); err != nil {
-		t.Fatal(err)
-	}
-	if got := cmd.Flags().Lookup("proxy-protocol").Value.String(); got != "auto" {
+	if got := settled(); got != "auto" {
 		t.Errorf("proxy_protocol = true in the file: %s, want auto", got)
 	}
-
 	t.Setenv("GOWSGI_PROXY_PROTOCOL", "required")
-	cmd = newRunCommand()
-	if err := cmd.ParseFlags(nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := applySettings(cmd.Flags(), ""); err != nil {
-		t.Fatal(err)
-	}
-	if got := cmd.Flags().Lookup("proxy-protocol").Value.String(); got != "required" {
+	if got := settled(); got != "required" {
 		t.Errorf("GOWSGI_PROXY_PROTOCOL=required: %s", got)
 	}
 }
