@@ -305,8 +305,17 @@ func (p *pythonSlots) drain(s *slot, timed bool) {
 // budgeted, maxHelp or helpBudget is spent. Call it with p.mu held; it
 // returns with p.mu held.
 func (p *pythonSlots) runQueued(s *slot, timed, budgeted bool) {
-	deadline := time.Since(p.epoch) + helpBudget
+	turnStart := time.Since(p.epoch)
+	deadline := turnStart + helpBudget
 	for n := 0; !budgeted || n < maxHelp; n++ {
+		if n > 0 && time.Since(p.epoch)-turnStart >= gilTurn && p.othersRunning(s) {
+			// Another request waits for the GIL, or is blocked in I/O
+			// (see gil_turns.go).
+			p.mu.Unlock()
+			time.Sleep(gilStepAside)
+			p.mu.Lock()
+			turnStart = time.Since(p.epoch)
+		}
 		j := p.waiting.pop()
 		if j == nil {
 			return

@@ -13,6 +13,8 @@ Routes (PATH_INFO; numbers come from the query string):
                  is the same (a path for tests of what the logs show)
     /spin?s=S    200 "spun" after a pure-Python busy loop of S seconds
                  (default 1): --request-timeout interrupts it
+    /spin?s=S&io=I  the same, with a time.sleep(I) (GIL released, as
+                 around a database query) in the middle of the loop
     /exit        os._exit(1): the worker dies mid-request, no response
     /big?kb=N    200 N KiB of b"x" (default 64), application/octet-stream
     /thread?s=S  200 "PID TID": the process id and the OS thread id
@@ -90,7 +92,12 @@ def application(environ, start_response):
             time.sleep(_number(environ, "s", 1.0))
             return _respond(start_response, "200 OK", b"slept")
         if path == "/spin":
-            _spin(_number(environ, "s", 1.0))
+            seconds, io = _number(environ, "s", 1.0), _number(environ, "io", 0)
+            if io:
+                _spin(seconds / 2)
+                time.sleep(io)
+                seconds /= 2
+            _spin(seconds)
             return _respond(start_response, "200 OK", b"spun")
         if path == "/thread":
             tid = _start_thread(_number(environ, "s", 5.0))
