@@ -18,8 +18,8 @@ import (
 // accepted just before the listener closed is exactly that. Requests
 // already in progress are safe (Shutdown waits for them), and idle
 // keep-alive connections are closed either way. So a drain stops
-// accepting, turns keep-alives off, waits for these fresh connections to
-// be answered, and only then calls Shutdown.
+// accepting, turns keep-alives off, waits (up to freshGrace) for these
+// fresh connections to be answered, and only then calls Shutdown.
 //
 // The hook runs on every request (Active, Idle), so that path is one
 // atomic load while no fresh connection exists.
@@ -49,11 +49,11 @@ func (t *connTracker) hook(c net.Conn, s http.ConnState) {
 	t.count.Store(int64(len(t.fresh)))
 }
 
-// waitIdle waits until no fresh connection is left, or ctx ends.
-func (t *connTracker) waitIdle(ctx context.Context) {
+// waitIdle waits until no fresh connection is left, until, or ctx ends.
+func (t *connTracker) waitIdle(ctx context.Context, until time.Time) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for t.count.Load() > 0 {
+	for t.count.Load() > 0 && time.Now().Before(until) {
 		select {
 		case <-ctx.Done():
 			return
@@ -69,10 +69,14 @@ func (t *connTracker) waitIdle(ctx context.Context) {
 func drain(ctx context.Context, srv *http.Server, fast *http1Front, listeners []net.Listener, t *connTracker) error {
 	closeAll(listeners)
 	srv.SetKeepAlivesEnabled(false)
+	freshUntil := time.Now().Add(freshGrace)
 	if fast != nil {
-		fast.closing.Store(true) // its responses say Connection: close from now on
+		freshUntil = fast.beginClosing().Add(freshGrace)
 	}
-	t.waitIdle(ctx)
+	// A fresh connection that sends nothing within freshGrace is
+	// someone's spare: the fast path closes it, and net/http's Shutdown
+	// closes one older than 5 s and waits for the others.
+	t.waitIdle(ctx, freshUntil)
 	// The fast path first: while it finishes, a connection of its that
 	// hands a request to net/http (a chunked POST) is still answered,
 	// which net/http would not do once its Shutdown began.

@@ -68,6 +68,9 @@ type http1Conn struct {
 	// idle: waiting for another request with nothing buffered; shutdown
 	// may then end the connection (see http1Front.shutdown).
 	idle atomic.Bool
+	// fresh: accepted, and not a byte of its first request came yet;
+	// shutdown ends it after freshGrace.
+	fresh atomic.Bool
 }
 
 const (
@@ -168,6 +171,8 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 			if f.closing.Load() {
 				return 0, false
 			}
+		} else {
+			c.fresh.Store(true)
 		}
 	} else {
 		headStart = time.Now()
@@ -234,6 +239,9 @@ func (c *http1Conn) readHead(first bool) (end int, ok bool) {
 			n, err = c.rwc.Read(c.in[c.w:])
 		}
 		c.w += n
+		if n > 0 && c.fresh.Load() {
+			c.busy()
+		}
 		if err != nil {
 			if c.w > c.r && !errors.Is(err, io.EOF) && !isTimeout(err) {
 				c.front.log.Debugf("http: reading a request from %s: %v", c.rwc.RemoteAddr(), err)
@@ -263,17 +271,27 @@ func headEnd(b []byte) int {
 	}
 }
 
-// busy ends the idle wait. Under the front's lock, so that shutdown, which
-// wakes idle connections by setting a read deadline of now, cannot do so
-// after this: the caller clears the deadline next, and the request read
-// meanwhile is served.
+// busy ends the idle wait, or a fresh connection's wait for its first
+// byte. Under the front's lock, so that shutdown, which wakes such
+// connections by setting a read deadline of now, cannot do so after this:
+// the caller clears an idle wait's deadline next, and the request read
+// meanwhile is served. A fresh connection whose deadline shutdown may
+// already have cut gets --header-timeout again for the rest of its head.
 func (c *http1Conn) busy() {
-	if !c.idle.Load() {
+	if !c.idle.Load() && !c.fresh.Load() {
 		return
 	}
-	c.front.mu.Lock()
+	f := c.front
+	f.mu.Lock()
 	c.idle.Store(false)
-	c.front.mu.Unlock()
+	if c.fresh.Swap(false) && f.closing.Load() {
+		if f.headerTimeout > 0 {
+			_ = c.rwc.SetReadDeadline(time.Now().Add(f.headerTimeout))
+		} else {
+			_ = c.rwc.SetReadDeadline(time.Time{})
+		}
+	}
+	f.mu.Unlock()
 }
 
 // parse turns in[r:end] into c.req; false leaves the request to net/http.

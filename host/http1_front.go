@@ -35,10 +35,12 @@ type http1Front struct {
 	handoff       *handoffListener
 
 	closing atomic.Bool
-	loops   sync.WaitGroup // the accept loops, for shutdown
-	mu      sync.Mutex
-	live    map[*http1Conn]struct{}
-	lns     []net.Listener
+	// closingBegan: when closing was first set (unix ns), for freshGrace.
+	closingBegan atomic.Int64
+	loops        sync.WaitGroup // the accept loops, for shutdown
+	mu           sync.Mutex
+	live         map[*http1Conn]struct{}
+	lns          []net.Listener
 
 	// paceAbove: in a worker that shares its sockets with other workers,
 	// the open connections beyond which bursts are paced (accept_pace.go).
@@ -111,11 +113,21 @@ func (f *http1Front) forget(c *http1Conn) {
 	f.mu.Unlock()
 }
 
-// shutdown stops keep-alive, ends idle connections and waits until the
+// freshGrace is how long shutdown waits for the first byte of a
+// connection that was accepted but has sent nothing. A client that
+// connected just before the listener closed sends its request within a
+// round trip; a socket opened ahead of need (a browser's preconnect, an
+// HTTP client's spare dial) may send nothing for as long as
+// --header-timeout, and used to hold the shutdown that long (10 s).
+// net/http gives such connections 5 s.
+const freshGrace = time.Second
+
+// shutdown stops keep-alive, ends idle connections (and, after
+// freshGrace, connections that have sent nothing) and waits until the
 // requests in progress are answered (every response from now on says
 // Connection: close), or ctx ends. Like http.Server.Shutdown.
 func (f *http1Front) shutdown(ctx context.Context) error {
-	f.closing.Store(true)
+	began := f.beginClosing()
 	// Close the listeners (drain did already) and wait for the accept
 	// loops to notice, so that no connection accepted meanwhile is missed
 	// below.
@@ -136,9 +148,11 @@ func (f *http1Front) shutdown(ctx context.Context) error {
 	for {
 		f.mu.Lock()
 		n := len(f.live)
+		freshOver := time.Since(began) >= freshGrace
 		for c := range f.live {
-			if c.idle.Load() {
-				// Wakes its read; it sees closing and ends.
+			if c.idle.Load() || (freshOver && c.fresh.Load()) {
+				// Wakes its read; it sees closing (or nothing read)
+				// and ends.
 				_ = c.rwc.SetReadDeadline(time.Now())
 			}
 		}
@@ -152,6 +166,14 @@ func (f *http1Front) shutdown(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// beginClosing turns keep-alive off (every response from now on says
+// Connection: close) and returns when that first happened.
+func (f *http1Front) beginClosing() time.Time {
+	f.closingBegan.CompareAndSwap(0, time.Now().UnixNano())
+	f.closing.Store(true)
+	return time.Unix(0, f.closingBegan.Load())
 }
 
 // close ends every connection now (http.Server.Close).

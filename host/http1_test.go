@@ -1077,6 +1077,69 @@ func TestHTTP1FrontShutdown(t *testing.T) {
 	}
 }
 
+// A connection that has sent nothing holds the shutdown for freshGrace,
+// not for --header-timeout; one whose request comes within the grace is
+// answered. (Before: 10 s, the header timeout, for a client's spare
+// connection.)
+func TestHTTP1FrontShutdownFreshConnections(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello")
+	})
+	f, addr := startFastFront(t, newWireServer(h, func(s *http.Server) { s.ReadHeaderTimeout = 10 * time.Second }))
+
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(8 * time.Second))
+		return c
+	}
+	silent, late := dial(), dial()
+	time.Sleep(50 * time.Millisecond) // both accepted
+
+	start := time.Now()
+	shutdownDone := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+		defer cancel()
+		shutdownDone <- f.shutdown(ctx)
+	}()
+
+	// A request that comes 300 ms into the shutdown is answered.
+	time.Sleep(300 * time.Millisecond)
+	if _, err := io.WriteString(late, reqGET("/small")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(late), nil)
+	if err != nil {
+		t.Fatalf("a request sent during the grace: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello" || !resp.Close {
+		t.Errorf("a request sent during the grace: %q, close %v", body, resp.Close)
+	}
+
+	// The silent one is closed after the grace, and shutdown returns.
+	n, err := silent.Read(make([]byte, 1))
+	if !errors.Is(err, io.EOF) {
+		t.Errorf("silent connection: read %d bytes, err %v; want EOF", n, err)
+	}
+	select {
+	case err := <-shutdownDone:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown did not return")
+	}
+	if d := time.Since(start); d < freshGrace || d > freshGrace+time.Second {
+		t.Errorf("shutdown took %v, want about %v", d, freshGrace)
+	}
+}
+
 // ---------------------------------------------------------------------
 // What a handler can observe beyond the bytes on the wire.
 

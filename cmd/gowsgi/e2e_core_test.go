@@ -863,6 +863,28 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 }
 
+// A connection that never sends a request (a browser's preconnect, an
+// HTTP client's spare) does not hold a graceful stop for --header-timeout
+// (10 s before): it is closed after a second of shutdown.
+func TestGracefulShutdownClosesSilentConnections(t *testing.T) {
+	s := startApps(t, "errors:application")
+	silent := rawConn(t, s)
+	resp, body := s.get(t, "/ok") // the silent one is surely accepted
+	expectStatus(t, resp, body, 200)
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.waitExit(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, s.stderr.String())
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("SIGTERM to exit took %v with one silent connection open", d)
+	}
+	_ = silent.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the silent connection read %d bytes after the stop", n)
+	}
+}
+
 func TestContentLengthIsEnforced(t *testing.T) {
 	s := startApps(t, "errors:application")
 	t.Run("more bytes than declared are dropped", func(t *testing.T) {
