@@ -54,7 +54,6 @@ struct gw_thread {
     /* The request in flight (all strong references or NULL). */
     gw_start_response *start_response;
     gw_start_response *spare_start_response; /* reused when nobody else holds it */
-    PyObject *write;  /* the write() callable start_response returns, one per thread */
     PyObject *result; /* what the app returned; close() is called on it */
     PyObject *iter;   /* iter(result) while streaming                   */
     PyObject *keep;   /* keeps the memory of the last result's iov alive */
@@ -80,7 +79,18 @@ struct gw_start_response {
     gw_thread *thread; /* NULL once the request is over */
     PyObject *status;  /* str, set by the first call   */
     PyObject *headers; /* list of (str, str)           */
+    /* The write() callable start_response returns, made on first use and
+     * kept while this object is reused for the thread's next requests.
+     * It reaches this object through a capsule, which sr_dealloc points
+     * at gw_write_orphan: a write() kept past its request raises instead
+     * of writing into a later one. */
+    PyObject *write;
 };
+
+/* gw_start_response_done ends sr's request: it is reused for the thread's
+ * next request (returned, the caller's reference kept) when nobody else
+ * holds it or its write(), else released (NULL returned). */
+gw_start_response *gw_start_response_done(gw_start_response *sr);
 
 extern PyModuleDef gw_module_def;
 extern PyTypeObject gw_start_response_type;
@@ -88,8 +98,8 @@ extern PyTypeObject gw_start_response_type;
 /* The thread serving a request on this OS thread (threads are locked). */
 extern __thread gw_thread *gw_current;
 
-/* gw_new_write returns a new reference to the write() callable of t. */
-PyObject *gw_new_write(gw_thread *t);
+/* gw_new_write returns a new reference to a write() callable for sr. */
+PyObject *gw_new_write(gw_start_response *sr);
 /* gw_new_start_response returns a new reference to a fresh start_response
  * bound to t. */
 gw_start_response *gw_new_start_response(gw_thread *t);

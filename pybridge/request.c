@@ -184,14 +184,11 @@ static void gw_close_and_drop(gw_thread *t) {
     gw_start_response *sr = t->start_response;
     if (sr != NULL) {
         t->start_response = NULL;
-        sr->thread = NULL;
-        Py_CLEAR(sr->status);
-        Py_CLEAR(sr->headers);
-        if (Py_REFCNT(sr) == 1 && t->spare_start_response == NULL) {
-            /* Nobody else kept it: the next request reuses it. */
-            t->spare_start_response = sr;
+        sr = gw_start_response_done(sr);
+        if (sr != NULL && t->spare_start_response == NULL) {
+            t->spare_start_response = sr; /* the next request reuses it */
         } else {
-            Py_DECREF(sr);
+            Py_XDECREF(sr);
         }
     }
     gw_crash_note_len = 0;
@@ -660,13 +657,6 @@ gw_thread *gw_thread_new(uintptr_t go_handle) {
      * instead of making a second one. It stays for the thread's life. */
     t->gilstate = PyGILState_Ensure();
     t->ident = PyThread_get_thread_ident();
-    t->write = gw_new_write(t);
-    if (t->write == NULL) {
-        PyErr_Clear();
-        PyGILState_Release(t->gilstate);
-        free(t);
-        return NULL;
-    }
     gw_current = t;
     t->tstate = PyEval_SaveThread();
     return t;
@@ -696,7 +686,6 @@ void gw_thread_free(gw_thread *t) {
     gw_close_and_drop(t);
     Py_CLEAR(t->keep);
     Py_CLEAR(t->spare_start_response);
-    Py_CLEAR(t->write);
     gw_current = NULL;
     PyGILState_Release(t->gilstate);
     free(t->headers);

@@ -2,10 +2,32 @@
 #include "bridge_internal.h"
 #include "_cgo_export.h"
 
+/* What a write()'s capsule points at once its start_response is gone. */
+static char gw_write_orphan;
+
 static void sr_dealloc(gw_start_response *self) {
     Py_XDECREF(self->status);
     Py_XDECREF(self->headers);
+    if (self->write != NULL) {
+        /* The app may still hold the write(): cut it loose. */
+        PyObject *capsule = PyCFunction_GET_SELF(self->write);
+        if (PyCapsule_SetPointer(capsule, &gw_write_orphan) < 0) {
+            PyErr_Clear();
+        }
+        Py_DECREF(self->write);
+    }
     PyObject_Free(self);
+}
+
+gw_start_response *gw_start_response_done(gw_start_response *sr) {
+    sr->thread = NULL;
+    Py_CLEAR(sr->status);
+    Py_CLEAR(sr->headers);
+    if (Py_REFCNT(sr) == 1 && (sr->write == NULL || Py_REFCNT(sr->write) == 1)) {
+        return sr;
+    }
+    Py_DECREF(sr);
+    return NULL;
 }
 
 /* gw_check_header enforces PEP 3333's type for header i: a (str, str)
@@ -94,7 +116,10 @@ static PyObject *sr_start(gw_start_response *self, PyObject *status, PyObject *h
     Py_INCREF(headers);
     Py_XSETREF(self->status, status);
     Py_XSETREF(self->headers, headers);
-    return Py_NewRef(t->write);
+    if (self->write == NULL && (self->write = gw_new_write(self)) == NULL) {
+        return NULL;
+    }
+    return Py_NewRef(self->write);
 }
 
 /* sr_vectorcall parses (status, response_headers, exc_info=None) without
@@ -144,21 +169,27 @@ gw_start_response *gw_new_start_response(gw_thread *t) {
     sr->thread = t;
     sr->status = NULL;
     sr->headers = NULL;
+    sr->write = NULL;
     return sr;
 }
 
 /* write(data): the legacy imperative body API. Sends the headers if they
  * are not out yet, then the bytes, unbuffered, with the GIL released.
- * One write callable per thread serves every request of that thread; its
- * self is a capsule holding the gw_thread. */
+ * Each start_response object has its own (made on first use); its self is
+ * a capsule holding that gw_start_response, so a write() kept past its
+ * request finds the request over instead of writing into a later one. */
 static PyObject *gw_write(PyObject *capsule, PyObject *data) {
-    gw_thread *t = PyCapsule_GetPointer(capsule, "gowsgi.thread");
-    if (t == NULL) {
+    gw_start_response *sr = PyCapsule_GetPointer(capsule, "gowsgi.write");
+    if (sr == NULL) {
         return NULL;
     }
-    if (t->start_response == NULL || t->start_response->status == NULL) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "write() called outside a request or before start_response");
+    gw_thread *t = sr == (void *)&gw_write_orphan ? NULL : sr->thread;
+    if (t == NULL || t->start_response != sr) {
+        PyErr_SetString(PyExc_RuntimeError, "write() called after its request ended");
+        return NULL;
+    }
+    if (sr->status == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "write() called before start_response");
         return NULL;
     }
     if (gw_current != t) {
@@ -207,8 +238,8 @@ static PyMethodDef gw_write_def = {
     "write", (PyCFunction)gw_write, METH_O, "Write body bytes (PEP 3333 write()).",
 };
 
-PyObject *gw_new_write(gw_thread *t) {
-    PyObject *capsule = PyCapsule_New(t, "gowsgi.thread", NULL);
+PyObject *gw_new_write(gw_start_response *sr) {
+    PyObject *capsule = PyCapsule_New(sr, "gowsgi.write", NULL);
     if (capsule == NULL) {
         return NULL;
     }

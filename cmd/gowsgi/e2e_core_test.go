@@ -248,6 +248,23 @@ func TestStreamedInputKeptPastItsRequest(t *testing.T) {
 	}
 }
 
+// A write() that an app keeps past its request raises when called in a
+// later one, instead of writing into that response (the same OS thread
+// serves both requests sometimes, and one write() per thread used to
+// serve all of them).
+func TestWriteKeptPastItsRequest(t *testing.T) {
+	s := startApps(t, "errors:application")
+	for i := 0; i < 5; i++ {
+		resp, body := s.get(t, "/write-keep")
+		expectStatus(t, resp, body, 200)
+		resp, body = s.get(t, "/write-stale")
+		expectStatus(t, resp, body, 200)
+		if string(body) != "write() called after its request ended" {
+			t.Fatalf("a kept write(), called in a later request: %q", body)
+		}
+	}
+}
+
 // write() kept and called from the app's own thread raises there instead
 // of writing into a response another thread owns.
 func TestWriteFromAnotherThreadRaises(t *testing.T) {

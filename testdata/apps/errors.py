@@ -293,6 +293,27 @@ def r_input_stale(environ, start_response, path):
     return _simple(start_response, path, "200 OK", data)
 
 
+_kept_writes = []
+
+
+def r_write_keep(environ, start_response, path):
+    """Keeps this request's write() (a bug in an app) for /write-stale."""
+    _kept_writes.append(start_response("200 OK", list(TEXT)))
+    return Tracked(path, [b"kept"])
+
+
+def r_write_stale(environ, start_response, path):
+    """Calls the write() a finished request left: it must raise, not write
+    into this request's response."""
+    start_response("200 OK", list(TEXT))
+    try:
+        _kept_writes.pop()(b"LEAKED ")
+        message = b"the kept write() wrote"
+    except RuntimeError as e:
+        message = str(e).encode()
+    return Tracked(path, [message])
+
+
 def r_write(environ, start_response, path):
     write = start_response("200 OK", list(TEXT))
     write(b"written-")
@@ -511,6 +532,8 @@ ROUTES = {
     "/input-keep": r_input_keep,
     "/input-stale": r_input_stale,
     "/write": r_write,
+    "/write-keep": r_write_keep,
+    "/write-stale": r_write_stale,
     "/file-wrapper": r_file_wrapper,
     "/file-wrapper-nofd": r_file_wrapper_nofd,
     "/big-body": r_big_body,
