@@ -25,19 +25,20 @@ type loadingExit struct {
 }
 
 func exitOnStopWhileLoading(logger *Logger) *loadingExit {
-	l := &loadingExit{quit: make(chan os.Signal, 1), done: make(chan struct{})}
+	l := &loadingExit{quit: make(chan os.Signal, 4), done: make(chan struct{})}
 	signal.Notify(l.quit, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	go func() {
 		select {
 		case sig := <-l.quit:
-			logger.Infof("Handling signal: %s while the app loads; exiting", signalName(sig))
 			l.mu.Lock() // held to the exit: create adds nothing more
 			if l.handed {
-				// The signal reached the server's handler too (both were
-				// notified for a moment): it stops gracefully.
+				// The server took over meanwhile: the signal is its to
+				// handle (handOver forwards what is in l.quit).
+				l.quit <- sig
 				l.mu.Unlock()
 				return
 			}
+			logger.Infof("Handling signal: %s while the app loads; exiting", signalName(sig))
 			for i := len(l.cleanup) - 1; i >= 0; i-- {
 				l.cleanup[i]()
 			}
@@ -61,16 +62,37 @@ func (l *loadingExit) create(open func() (cleanup func(), err error)) error {
 	return err
 }
 
-// stop hands the stop signals back (more than once is fine); the caller
-// must have its own signal.Notify in place already, or a signal in
-// between gets the default action.
+// stop ends the loading-time handling (more than once is fine): stop
+// signals get their default action again unless someone else catches
+// them.
 func (l *loadingExit) stop() {
+	l.take()
+	signal.Stop(l.quit)
+}
+
+// handOver ends the loading-time handling and sends every stop signal
+// from now on to to, including one that came while the handling ended:
+// each is handled once, by exactly one of the two. (Two channels
+// notified side by side would each get a signal that came while both
+// were registered, and only the first one that came before.)
+func (l *loadingExit) handOver(to chan<- os.Signal) {
+	if l.take() {
+		go func() {
+			for sig := range l.quit {
+				to <- sig
+			}
+		}()
+	}
+}
+
+// take marks the handling as ended; false if it had been already.
+func (l *loadingExit) take() bool {
 	l.mu.Lock()
 	already := l.handed
 	l.handed = true
 	l.mu.Unlock()
 	if !already {
-		signal.Stop(l.quit)
 		close(l.done)
 	}
+	return !already
 }

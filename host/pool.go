@@ -305,10 +305,10 @@ func (p *pythonSlots) drain(s *slot, timed bool) {
 // budgeted, maxHelp or helpBudget is spent. Call it with p.mu held; it
 // returns with p.mu held.
 func (p *pythonSlots) runQueued(s *slot, timed, budgeted bool) {
-	turnStart := time.Since(p.epoch)
-	deadline := turnStart + helpBudget
+	now := time.Since(p.epoch) // when the last request ended (markProgress)
+	turnStart, deadline := now, now+helpBudget
 	for n := 0; !budgeted || n < maxHelp; n++ {
-		if n > 0 && time.Since(p.epoch)-turnStart >= gilTurn && p.othersRunning(s) {
+		if now-turnStart >= gilTurn && p.othersRunning(s) {
 			// Another request waits for the GIL, or is blocked in I/O
 			// (see gil_turns.go).
 			p.mu.Unlock()
@@ -326,7 +326,7 @@ func (p *pythonSlots) runQueued(s *slot, timed, budgeted bool) {
 		}
 		p.run(s, j)
 		j.ranPython = true
-		now := p.markProgress()
+		now = p.markProgress()
 		j.wake <- struct{}{}
 		p.mu.Lock()
 		if budgeted && now >= deadline {

@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 )
 
 // Under --reload, a worker whose app does not import (a SyntaxError or an
@@ -47,7 +45,7 @@ func (h loadErrorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveLoadError serves the traceback page on listeners as a worker of w
 // until a stop signal or the master's end.
-func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Listener, w *workerLink, loadErr string, handedOver func()) error {
+func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Listener, w *workerLink, loadErr string, handOver func(chan<- os.Signal)) error {
 	logger.Errorf("cannot load the app (serving the traceback as a 500 page until the next change): %s", loadErr)
 	srv := fr.server(loadErrorHandler{page: loadErrorPage(cfg.App, loadErr)}, log.New(logWriter{logger}, "", 0))
 	conns := newConnTracker()
@@ -63,9 +61,7 @@ func serveLoadError(cfg Config, logger *Logger, fr *front, listeners []net.Liste
 	// No Python runs here: the heartbeat reports an idle handler.
 	go w.heartbeat(&handler{python: newPythonSlots(1, false)}, 0, stop, masterGone)
 	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
-	defer signal.Stop(signals)
-	handedOver() // the loading-time handler, now that this one catches them
+	handOver(signals) // the loading-time handler's TERM, INT and QUIT, each once
 	select {
 	case sig := <-signals:
 		logger.Infof("Handling signal: %s; stopping", signalName(sig))

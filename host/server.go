@@ -181,7 +181,7 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink, 
 	interp, info, err := pybridge.Start(pyConfig)
 	var loadErr *pybridge.LoadError
 	if cfg.Reload && w != nil && errors.As(err, &loadErr) {
-		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message, loading.stop)
+		return serveLoadError(cfg, logger, front, listeners, w, loadErr.Message, loading.handOver)
 	}
 	if err != nil {
 		return err
@@ -220,9 +220,9 @@ func serve(cfg Config, logger *Logger, listeners []net.Listener, w *workerLink, 
 	// that follows a served request must stop the server gracefully, not
 	// kill it with the default action (a test caught that race).
 	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGHUP)
+	signal.Notify(signals, syscall.SIGUSR1, syscall.SIGHUP)
 	defer signal.Stop(signals)
-	loading.stop()
+	loading.handOver(signals) // TERM, INT and QUIT, each once
 	serveErr := make(chan error, len(listeners))
 	var fast *http1Front // plain HTTP/1.1's own request loop, when on
 	if front.tls == nil && !cfg.NetHTTPOnly && len(listeners) > 0 {
