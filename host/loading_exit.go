@@ -8,8 +8,8 @@ import (
 )
 
 // loadingExit makes TERM, INT and QUIT end the process at once, with a
-// log line and status 0, from start-up until the server catches them
-// itself (stop). While the app loads there is nothing to drain. Go's
+// log line and status 0, from start-up until the server takes them over
+// (handOver) or the process gives up on them (stop). While the app loads there is nothing to drain. Go's
 // default action for QUIT is a dump of every goroutine (a master's fast
 // stop, or a Ctrl-C that a master turns into one, printed a page per
 // booting worker), and for TERM and INT a silent death by the signal,
@@ -21,7 +21,7 @@ type loadingExit struct {
 
 	mu      sync.Mutex
 	cleanup []func() // run before exiting, last added first
-	handed  bool     // stop was called: the server's own handler has the signals
+	handed  bool     // handOver or stop was called: no exit from here on
 }
 
 func exitOnStopWhileLoading(logger *Logger) *loadingExit {
@@ -70,11 +70,10 @@ func (l *loadingExit) stop() {
 	signal.Stop(l.quit)
 }
 
-// handOver ends the loading-time handling and sends every stop signal
-// from now on to to, including one that came while the handling ended:
-// each is handled once, by exactly one of the two. (Two channels
-// notified side by side would each get a signal that came while both
-// were registered, and only the first one that came before.)
+// handOver ends the loading-time handling and forwards every stop signal
+// from now on to to, including one that came during the hand-over, so
+// each is handled once. (A second channel registered beside l.quit would
+// miss a signal that came just before its registration.)
 func (l *loadingExit) handOver(to chan<- os.Signal) {
 	if l.take() {
 		go func() {
