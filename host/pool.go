@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gowsgi/gowsgi/pybridge"
 )
 
@@ -379,7 +381,7 @@ func (p *pythonSlots) run(s *slot, j *job) {
 			}
 		}
 	}()
-	t, err := pybridge.CurrentThread()
+	t, err := s.pythonThread()
 	if err != nil {
 		if release != nil {
 			j.outcome.Warning += err.Error()
@@ -417,6 +419,24 @@ func (p *pythonSlots) run(s *slot, j *job) {
 		s.busy, s.thread = false, nil
 		s.mu.Unlock()
 	}
+}
+
+// pythonThread returns the calling OS thread's Python thread, making it
+// the first time this OS thread runs Python. Making it takes the GIL, so
+// the slot is marked running first: a runner serving the queue then
+// steps aside for it (gil_turns.go). Unmarked, a request promoted onto an
+// OS thread new to Python waited for the GIL for as long as the queue
+// stayed full (up to 2 s, measured on one cpu). run clears the mark.
+func (s *slot) pythonThread() (*pybridge.Thread, error) {
+	if t := pybridge.ThisThread(); t != nil {
+		return t, nil
+	}
+	s.running.Store(int32(unix.Gettid()))
+	t, err := pybridge.NewThread()
+	if err != nil {
+		s.running.Store(0)
+	}
+	return t, err
 }
 
 // busySlot describes a request running in a slot.

@@ -120,16 +120,24 @@ func (t *Thread) Interrupt(seq uint64) bool {
 // it uses the Thread. Thread states are made once per OS thread and kept:
 // never per request.
 func CurrentThread() (*Thread, error) {
-	var h C.uintptr_t
-	if C.gw_thread_current(&h) != nil {
-		if t := threadOf(h); t != nil {
-			return t, nil
-		}
+	if t := ThisThread(); t != nil {
+		return t, nil
 	}
 	return NewThread()
 }
 
-// NewThread makes a Python thread on the calling (locked) OS thread.
+// ThisThread returns the Python thread of the calling OS thread, or nil
+// if it has none yet. Unlike NewThread it never takes the GIL.
+func ThisThread() *Thread {
+	var h C.uintptr_t
+	if C.gw_thread_current(&h) == nil {
+		return nil
+	}
+	return threadOf(h)
+}
+
+// NewThread makes a Python thread on the calling (locked) OS thread. It
+// waits for the GIL to make the thread state.
 func NewThread() (*Thread, error) {
 	t := &Thread{tid: unix.Gettid()}
 	t.handle = cgo.NewHandle(t)
