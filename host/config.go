@@ -92,6 +92,9 @@ type Config struct {
 	ReloadExclude    []string // glob patterns never watched
 	ReloadExtraFiles []string // more files whose change reloads
 	Version          string   // gowsgi's version, for the startup banner
+	// SettingWarnings are logged once at start-up, by the master or the
+	// single process (an unknown GOWSGI_* variable, say).
+	SettingWarnings []string
 }
 
 // DefaultConfig returns the defaults of `gowsgi run`.

@@ -49,6 +49,9 @@ func Run(cfg Config) error {
 	} else if ok {
 		return serve(cfg, logger, w.listeners, w, exitOnStopWhileLoading(logger))
 	}
+	for _, w := range cfg.SettingWarnings {
+		logger.Warningf("%s", w)
+	}
 	if cfg.NeedsMaster() {
 		return runMaster(cfg, logger)
 	}

@@ -23,6 +23,16 @@ const (
 	envWorkerMaxRequests = "GOWSGI_WORKER_MAX_REQUESTS"
 )
 
+// IsWorkerVariable says whether name is one of the GOWSGI_* variables a
+// master sets for its workers, not a setting of the user's.
+func IsWorkerVariable(name string) bool {
+	switch name {
+	case envWorkerListeners, envWorkerBeat, envWorkerMaxRequests, envWorkerProcs, envWorkerSpare, envWorkerPreload:
+		return true
+	}
+	return false
+}
+
 // workerLink is a worker's side of its master: the inherited listeners and
 // the heartbeat pipe.
 type workerLink struct {

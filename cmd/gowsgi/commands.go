@@ -76,6 +76,7 @@ Flags win over the environment, which wins over the file.`,
 			}
 			cfg.App = set.app
 			cfg.Version = version
+			cfg.SettingWarnings = set.warnings
 			cfg.TimeoutSet = cmd.Flags().Changed("timeout") || os.Getenv("GOWSGI_TIMEOUT") != ""
 			mask, err := strconv.ParseUint(strings.TrimPrefix(umaskText, "0o"), 8, 32)
 			if err != nil || mask > 0o777 {

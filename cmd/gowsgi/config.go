@@ -25,6 +25,9 @@ flag, env GOWSGI_NAME, the configuration file, or default.`,
 				file = "none"
 			}
 			fmt.Fprintf(out, "# configuration file: %s\n", file)
+			for _, w := range set.warnings {
+				fmt.Fprintf(out, "# warning: %s\n", w)
+			}
 			if set.app != "" {
 				fmt.Fprintf(out, "%s = %s # %s\n", appKey, strconv.Quote(set.app), set.appSource)
 			} else {

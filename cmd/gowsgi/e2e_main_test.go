@@ -42,6 +42,8 @@ func runTests(m *testing.M) int {
 	}
 	repoRoot = root
 	testVenv = os.Getenv("GOWSGI_TEST_VENV")
+	// Not a setting: the servers the tests start would warn about it.
+	os.Unsetenv("GOWSGI_TEST_VENV")
 	if testVenv == "" {
 		if _, err := os.Stat(filepath.Join(root, ".venv", "bin", "python")); err == nil {
 			testVenv = filepath.Join(root, ".venv")

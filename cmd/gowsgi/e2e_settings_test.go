@@ -176,3 +176,27 @@ func TestConfigCommandPrintsEverySettingWithItsSource(t *testing.T) {
 		t.Errorf("decoded %v", decoded)
 	}
 }
+
+// A GOWSGI_* variable that names no setting is logged at start-up and
+// shown by `gowsgi config`; the server still starts.
+func TestUnknownEnvironmentVariableIsLogged(t *testing.T) {
+	dir := helloProject(t, "")
+	s := runInProject(t, dir, []string{"GOWSGI_THREAD=8"}, "--virtualenv", testVenv)
+	resp, body := s.get(t, "/")
+	expectStatus(t, resp, body, 200)
+	const warning = "[WARNING] GOWSGI_THREAD is not a gowsgi setting and is ignored; did you mean GOWSGI_THREADS?"
+	if !strings.Contains(s.stderr.String(), warning) {
+		t.Errorf("the log lacks %q:\n%s", warning, s.stderr.String())
+	}
+
+	cmd := exec.Command(gowsgiBin, "config")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWSGI_THREAD=8")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("gowsgi config: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "# warning: GOWSGI_THREAD is not a gowsgi setting") || !strings.Contains(string(out), "threads = 3 #") {
+		t.Errorf("gowsgi config:\n%s", out)
+	}
+}

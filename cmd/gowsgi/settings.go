@@ -38,6 +38,7 @@ type settings struct {
 	appSource string
 	sources   map[string]string
 	file      string // the configuration file read, "" for none
+	warnings  []string
 }
 
 // configFile is a parsed configuration file: its keys, already normalised
@@ -118,6 +119,7 @@ func applySettings(flags *pflag.FlagSet, arg string) (*settings, error) {
 	if err := applyEnvironment(flags); err != nil {
 		return nil, err
 	}
+	s.warnings = unknownEnvironment(flags, os.Environ())
 	var configPath string
 	if f := flags.Lookup("config"); f != nil {
 		configPath = f.Value.String()
