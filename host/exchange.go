@@ -32,7 +32,10 @@ type exchange struct {
 	// bodyHeld: the app's whole body came in one chunk and was held for
 	// the handler (stream.go); whatever comes after it waits for it.
 	bodyHeld bool
-	log      *Logger
+	// pythonStart is when the app was called (pool.run): a body that
+	// comes holdUnder or more after it is not held (stream.go).
+	pythonStart time.Time
+	log         *Logger
 	// timedOut: the request ran past --request-timeout and was
 	// interrupted; its response is replaced with a 504 if still possible.
 	timedOut bool

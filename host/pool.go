@@ -405,6 +405,7 @@ func (p *pythonSlots) run(s *slot, j *job) {
 		p.parked.Add(-1)
 	} else {
 		park := p.parked.Load() < p.maxParked
+		j.x.pythonStart = time.Now()
 		j.outcome = t.Serve(&j.env, j.body, j.stream, &j.x, park)
 		if j.outcome.Parked != nil {
 			p.parked.Add(1)

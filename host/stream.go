@@ -61,9 +61,20 @@ var streamGap = 200 * time.Microsecond
 // thread, so 200 µs is a floor there, not a bound (as for streamed
 // chunks, README "Limitations").
 //
+// A body that comes holdUnder or more after the app was called is not
+// held: the Python thread writes it at once. For such a request the
+// write (and the client's wake-up) is a few per cent of its time, while
+// a held body waits for its handler, which on one cpu under SCHED_BATCH
+// runs at the next scheduler tick: Django's answers left in 4 ms steps,
+// p99 32 ms against 20-26 ms written at once (docs/bench/budget.md,
+// "Django: long requests write their own answers").
+//
 // holdLimit bounds the hold. maxHeld is the largest body held: it is
 // copied, and one write(2) sends the head with up to 32 KiB of body.
-var holdLimit = 200 * time.Microsecond
+var (
+	holdUnder = 500 * time.Microsecond
+	holdLimit = 200 * time.Microsecond
+)
 
 const maxHeld = 32 << 10
 
@@ -114,7 +125,8 @@ func (x *exchange) Stream(p []byte) error {
 	first := s.last.IsZero()
 	quick := !first && now.Sub(s.last) < streamGap
 	s.last = now
-	if first && int64(len(p)) == x.head.contentLength && len(p) > 0 && len(p) <= maxHeld {
+	quickApp := x.pythonStart.IsZero() || now.Sub(x.pythonStart) < holdUnder
+	if first && quickApp && int64(len(p)) == x.head.contentLength && len(p) > 0 && len(p) <= maxHeld {
 		s.hold(x, p)
 		x.bodyHeld = true
 		x.streamed += int64(len(p))

@@ -333,6 +333,47 @@ func TestStreamHoldsAWholeBodyForTheHandler(t *testing.T) {
 	}
 }
 
+// A long request's whole body is written by the app's thread at once:
+// held, it would wait for the handler, which on one cpu runs at the next
+// tick (holdUnder).
+func TestStreamWritesALongRequestsBodyAtOnce(t *testing.T) {
+	setHoldLimit(t, time.Hour)
+	w := &gatedWriter{header: http.Header{}}
+	body := chunk(0, 5000)
+	x := wholeBodyExchange(w, len(body))
+	x.pythonStart = time.Now().Add(-holdUnder)
+	if err := x.Stream(body); err != nil {
+		t.Fatal(err)
+	}
+	if got, writes := w.snapshot(); got != string(body) || writes != 1 {
+		t.Fatalf("%d bytes in %d writes before endStream, want the whole body in one", len(got), writes)
+	}
+	if err := x.endStream(); err != nil {
+		t.Fatal(err)
+	}
+	if got, writes := w.snapshot(); got != string(body) || writes != 1 {
+		t.Errorf("after endStream: %d bytes in %d writes", len(got), writes)
+	}
+
+	// A quick one is held as before. (holdUnder is raised so that a slow
+	// test machine cannot make this request a long one.)
+	old := holdUnder
+	holdUnder = time.Hour
+	t.Cleanup(func() { holdUnder = old })
+	w = &gatedWriter{header: http.Header{}}
+	x = wholeBodyExchange(w, len(body))
+	x.pythonStart = time.Now()
+	if err := x.Stream(body); err != nil {
+		t.Fatal(err)
+	}
+	if _, writes := w.snapshot(); writes != 0 {
+		t.Fatalf("a quick request's body was written at once (%d writes)", writes)
+	}
+	if err := x.endStream(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestStreamSendsAHeldBodyWhenTheAppIsSlowToFinish(t *testing.T) {
 	setHoldLimit(t, 5*time.Millisecond)
 	w := &gatedWriter{header: http.Header{}}
