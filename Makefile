@@ -46,9 +46,9 @@ $(VENV)/.installed: testdata/requirements.txt $(VENV_PY)
 venv: $(VENV)/.installed
 
 run: build venv
-	GOWSGI_DEMO_DB=$(abspath $(DEMO_DB)) $(VENV_PY) $(DEMO)/manage.py migrate --noinput
+	DEMO_DB=$(abspath $(DEMO_DB)) $(VENV_PY) $(DEMO)/manage.py migrate --noinput
 	$(VENV_PY) $(DEMO)/manage.py collectstatic --noinput --verbosity 0
-	GOWSGI_DEMO_DB=$(abspath $(DEMO_DB)) ./bin/gowsgi run --virtualenv $(VENV) --chdir $(DEMO) \
+	DEMO_DB=$(abspath $(DEMO_DB)) ./bin/gowsgi run --virtualenv $(VENV) --chdir $(DEMO) \
 		--static /static/=$(DEMO)/staticfiles \
 		--bind $(BIND) --access-logfile - demo.wsgi:application
 

@@ -22,11 +22,11 @@ import (
 
 // djangoMigrate creates the demo database in a temp dir with
 // `manage.py migrate` and returns the environment that points both the
-// server and manage.py at it (GOWSGI_DEMO_DB=…), plus extra.
+// server and manage.py at it (DEMO_DB=…), plus extra.
 func djangoMigrate(t *testing.T, extra ...string) []string {
 	t.Helper()
 	requireVenv(t)
-	env := append([]string{"GOWSGI_DEMO_DB=" + filepath.Join(t.TempDir(), "db.sqlite3")}, extra...)
+	env := append([]string{"DEMO_DB=" + filepath.Join(t.TempDir(), "db.sqlite3")}, extra...)
 	cmd := exec.Command(filepath.Join(testVenv, "bin", "python"), "manage.py", "migrate", "--noinput")
 	cmd.Dir = filepath.Join(repoRoot, "testdata", "django_demo")
 	cmd.Env = append(os.Environ(), env...)
@@ -82,7 +82,7 @@ func TestDjango(t *testing.T) {
 	const downloadSize = 100 << 20
 	download := filepath.Join(t.TempDir(), "demo-download.bin")
 	downloadSum := djangoPatternFile(t, download, downloadSize)
-	s := startDjango(t, "GOWSGI_DEMO_DOWNLOAD="+download)
+	s := startDjango(t, "DEMO_DOWNLOAD="+download)
 
 	t.Run("Index", func(t *testing.T) {
 		resp, body := s.get(t, "/")
@@ -295,7 +295,7 @@ func TestDjango(t *testing.T) {
 
 // TestDjangoDownloadMissing: /download/ naming no file is Django's 404.
 func TestDjangoDownloadMissing(t *testing.T) {
-	s := startDjango(t, "GOWSGI_DEMO_DOWNLOAD="+filepath.Join(t.TempDir(), "absent.bin"))
+	s := startDjango(t, "DEMO_DOWNLOAD="+filepath.Join(t.TempDir(), "absent.bin"))
 	resp, body := s.get(t, "/download/")
 	expectStatus(t, resp, body, http.StatusNotFound)
 }

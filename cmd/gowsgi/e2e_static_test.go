@@ -357,7 +357,7 @@ func fileSHA256(t *testing.T, name string) string {
 func TestStaticDjangoCollectstatic(t *testing.T) {
 	t.Parallel()
 	staticRoot := filepath.Join(t.TempDir(), "staticfiles")
-	env := djangoMigrate(t, "GOWSGI_DEMO_STATIC_ROOT="+staticRoot)
+	env := djangoMigrate(t, "DEMO_STATIC_ROOT="+staticRoot)
 	cmd := exec.Command(filepath.Join(testVenv, "bin", "python"), "manage.py", "collectstatic", "--noinput")
 	cmd.Dir = filepath.Join(repoRoot, "testdata", "django_demo")
 	cmd.Env = append(os.Environ(), env...)

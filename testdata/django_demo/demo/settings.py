@@ -1,11 +1,11 @@
 """Settings of the gowsgi Django demo project.
 
 Environment:
-    GOWSGI_DEMO_DB        SQLite file (default: <this project>/db.sqlite3);
+    DEMO_DB        SQLite file (default: <this project>/db.sqlite3);
                           create it with `python manage.py migrate`
-    GOWSGI_DEMO_DEBUG     "1"/"true"/"yes"/"on" turns DEBUG on (default off)
-    GOWSGI_DEMO_DOWNLOAD  file served by /download/ (read per request)
-    GOWSGI_DEMO_STATIC_ROOT  where `manage.py collectstatic` writes
+    DEMO_DEBUG     "1"/"true"/"yes"/"on" turns DEBUG on (default off)
+    DEMO_DOWNLOAD  file served by /download/ (read per request)
+    DEMO_STATIC_ROOT  where `manage.py collectstatic` writes
                           (default: <this project>/staticfiles)
 """
 
@@ -16,7 +16,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = "gowsgi-testdata-django-demo-not-a-secret"
 
-DEBUG = os.environ.get("GOWSGI_DEMO_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+DEBUG = os.environ.get("DEMO_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
@@ -62,7 +62,7 @@ WSGI_APPLICATION = "demo.wsgi.application"
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("GOWSGI_DEMO_DB") or str(BASE_DIR / "db.sqlite3"),
+        "NAME": os.environ.get("DEMO_DB") or str(BASE_DIR / "db.sqlite3"),
     }
 }
 
@@ -75,7 +75,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 # gitignored; `make run` serves it with gowsgi --static /static/=...
-STATIC_ROOT = os.environ.get("GOWSGI_DEMO_STATIC_ROOT") or str(BASE_DIR / "staticfiles")
+STATIC_ROOT = os.environ.get("DEMO_STATIC_ROOT") or str(BASE_DIR / "staticfiles")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

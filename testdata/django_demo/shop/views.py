@@ -33,9 +33,9 @@ def stream(request):
 
 
 def download(request):
-    name = os.environ.get("GOWSGI_DEMO_DOWNLOAD", "")
+    name = os.environ.get("DEMO_DOWNLOAD", "")
     if not name or not os.path.isfile(name):
-        raise Http404("GOWSGI_DEMO_DOWNLOAD is unset or not a file")
+        raise Http404("DEMO_DOWNLOAD is unset or not a file")
     return FileResponse(open(name, "rb"), as_attachment=True,
                         filename=os.path.basename(name))
 
