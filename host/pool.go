@@ -390,12 +390,13 @@ func (p *pythonSlots) run(s *slot, j *job) {
 		}
 		return
 	}
+	started := time.Now() // one clock read for the slot's record and the hold (stream.go)
 	if p.track {
 		s.mu.Lock()
 		// Escaped: the path reaches the error log (--request-timeout,
 		// and the master's WORKER TIMEOUT line), where a decoded %0a
 		// could write a line of the client's own.
-		s.busy, s.method, s.path, s.start = true, j.x.r.Method, j.x.r.URL.EscapedPath(), time.Now()
+		s.busy, s.method, s.path, s.start = true, j.x.r.Method, j.x.r.URL.EscapedPath(), started
 		s.thread, s.seq, s.interrupted = t, t.NextRequest(), false
 		s.mu.Unlock()
 	}
@@ -405,7 +406,7 @@ func (p *pythonSlots) run(s *slot, j *job) {
 		p.parked.Add(-1)
 	} else {
 		park := p.parked.Load() < p.maxParked
-		j.x.pythonStart = time.Now()
+		j.x.pythonStart = started
 		j.outcome = t.Serve(&j.env, j.body, j.stream, &j.x, park)
 		if j.outcome.Parked != nil {
 			p.parked.Add(1)

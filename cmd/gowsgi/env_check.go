@@ -18,8 +18,11 @@ import (
 // tools and other gowsgi versions.
 func unknownEnvironment(flags *pflag.FlagSet, environ []string) []string {
 	known := map[string]bool{envName(appKey): true}
-	flags.VisitAll(func(f *pflag.Flag) { known[envName(f.Name)] = true })
-	delete(known, envName("help"))
+	flags.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "help" { // not a setting
+			known[envName(f.Name)] = true
+		}
+	})
 	var warnings []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
